@@ -1,0 +1,1 @@
+"""alert: story updates -> alert rules -> webhook, email, the alerts topic."""

@@ -1,0 +1,1 @@
+"""enrich: raw articles -> embeddings -> story assignment."""

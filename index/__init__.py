@@ -1,0 +1,1 @@
+"""index: enriched articles and stories -> Elasticsearch; search."""

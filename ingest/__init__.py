@@ -1,0 +1,1 @@
+"""ingest: feeds -> storywire.articles.raw."""

@@ -1,0 +1,61 @@
+"""The `storywire` command. Each stage adds its subcommands through a `register` function.
+
+Modules are imported when the CLI starts, so a stage's `cli` module must keep heavy
+imports (torch, elasticsearch) inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from storywire.logs import configure_logging
+from storywire.stack.errors import StackError
+
+COMMAND_MODULES = [
+    "storywire.stack.cli",
+    "ingest.cli",
+    "enrich.cli",
+    "index.cli",
+    "alert.cli",
+    "storywire.demo.cli",
+]
+
+
+class CommandError(Exception):
+    """An error a command reports as one line and exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storywire", description="Streaming news monitoring.")
+    parser.add_argument("--log-json", action="store_true", help="log as JSON lines")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # the parent package is not there
+            found = False
+        if found:
+            importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, json_lines=args.log_json)
+    try:
+        code: int = args.func(args)
+        return code
+    except (StackError, CommandError) as exc:
+        print(f"storywire: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

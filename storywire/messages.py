@@ -1,0 +1,199 @@
+"""The messages every Storywire stage exchanges, one module for the whole pipeline.
+
+Topic                          value type
+-----------------------------  ----------------
+storywire.articles.raw         Article
+storywire.articles.embedded    EmbeddedArticle  (an Article plus its vector)
+storywire.articles.enriched    EnrichedArticle  (an EmbeddedArticle plus its story)
+storywire.stories (compacted)  Story
+storywire.alerts               Alert
+
+Every model is frozen and carries ``schema_version``. ``decode`` turns bytes into a
+model or raises one of:
+
+    MessageError
+     +-- MalformedMessage        not JSON, or fields that do not validate
+     +-- UnsupportedSchemaVersion  written by a newer Storywire than this one
+
+so a consumer can send the original bytes to the dead-letter topic with the reason.
+Times are timezone-aware UTC datetimes; a naive datetime is refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+
+
+class MessageError(Exception):
+    """A message could not be turned into a Storywire model."""
+
+
+class MalformedMessage(MessageError):
+    """The bytes are not JSON, or the JSON does not fit the model."""
+
+
+class UnsupportedSchemaVersion(MessageError):
+    """The message's schema_version is unknown to this build (usually newer)."""
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _check_version(value: int) -> int:
+    if value != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {value} is not supported (this build reads {SCHEMA_VERSION})")
+    return value
+
+
+class Message(BaseModel):
+    """Base of every message: frozen, strict about unknown fields, versioned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Annotated[int, AfterValidator(_check_version)] = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+
+class PublishedFrom(StrEnum):
+    """Where an article's published time came from, so a guessed time is never silent."""
+
+    ENTRY = "entry"  # the entry's own published/updated date
+    FEED = "feed"  # the feed-level date, because the entry had none
+    FETCH = "fetch"  # nothing usable: the time we fetched it
+
+
+class Article(Message):
+    """One news article as the poller saw it. ``id`` is the Kafka key and the ES ``_id``."""
+
+    id: str
+    url: str
+    canonical_url: str
+    feed_url: str
+    source: str
+    title: str
+    summary: str = ""
+    content: str = ""
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    published: UtcDatetime
+    published_from: PublishedFrom
+    fetched: UtcDatetime
+    # Problems with single fields (an absurd date, a bad URL) are recorded, not fatal.
+    warnings: tuple[str, ...] = ()
+
+
+class EmbeddedArticle(Article):
+    """An Article with its L2-normalised embedding and the name of the model that made it."""
+
+    embedding: tuple[float, ...]
+    model: str
+
+
+class EnrichedArticle(EmbeddedArticle):
+    """An EmbeddedArticle assigned to a story."""
+
+    story_id: str
+    similarity: float
+    story_label: str
+
+
+class StoryStatus(StrEnum):
+    ACTIVE = "active"
+    DORMANT = "dormant"
+    MERGED = "merged"
+
+
+class StoryArticle(BaseModel):
+    """The few fields of a member article that a story snapshot carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    title: str
+    url: str
+    source: str
+    published: UtcDatetime
+
+
+class Story(Message):
+    """A snapshot of a story; ``version`` grows by one on every change."""
+
+    id: str
+    version: int = Field(ge=1)
+    label: str
+    keywords: tuple[str, ...] = ()
+    size: int = Field(ge=0)
+    sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
+    centroid: tuple[float, ...] = ()
+    top_articles: tuple[StoryArticle, ...] = ()
+    status: StoryStatus = StoryStatus.ACTIVE
+    merged_into: str | None = None
+    absorbed: tuple[str, ...] = ()  # ids of stories merged into this one
+    updated: UtcDatetime
+
+
+class Alert(Message):
+    """One alert sent (or to be sent) for a rule and a story."""
+
+    id: str  # deterministic: rule, story and escalation level
+    rule: str
+    kind: str
+    story: Story
+    reason: str
+    level: int = 0  # 0 = first alert, 1.. = escalations
+    time: UtcDatetime
+
+
+M = TypeVar("M", bound=Message)
+
+
+def decode(model: type[M], data: bytes | str) -> M:
+    """Parse one message; raise MessageError (never anything else) when it cannot."""
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedMessage(f"{model.__name__}: not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise MalformedMessage(f"{model.__name__}: expected a JSON object, got {type(obj).__name__}")
+    version = obj.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise UnsupportedSchemaVersion(
+            f"{model.__name__}: schema_version {version!r} is not supported "
+            f"(this build reads {SCHEMA_VERSION}); upgrade Storywire to read it"
+        )
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        raise MalformedMessage(f"{model.__name__}: {_summarise(exc)}") from exc
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

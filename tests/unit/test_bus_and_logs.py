@@ -1,0 +1,42 @@
+import json
+import logging
+
+from storywire.bus import Topics, client_config
+from storywire.config import KafkaSettings
+from storywire.logs import JsonFormatter, KeyValueFormatter
+
+
+def test_topics_live_under_the_prefix() -> None:
+    t = Topics("p1")
+    assert t.raw == "p1.articles.raw"
+    assert t.stories == "p1.stories" and t.compacted() == {"p1.stories"}
+    assert all(name.startswith("p1.") for name in t.all())
+    assert len(set(t.all())) == 6
+
+
+def test_client_config_passes_security_through_without_leaking() -> None:
+    s = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="PLAIN",
+        sasl_username="u",
+        sasl_password="pw",
+        ssl_cafile="/ca.pem",
+        bootstrap_servers="a:1,b:2",
+    )
+    cfg = client_config(s)
+    assert cfg["bootstrap_servers"] == ["a:1", "b:2"]
+    assert cfg["sasl_plain_password"] == "pw" and cfg["ssl_cafile"] == "/ca.pem"
+    assert "pw" not in repr(s)
+
+
+def _record(**extra: object) -> logging.LogRecord:
+    rec = logging.makeLogRecord({"name": "ingest", "levelname": "INFO", "msg": "feed polled"})
+    rec.__dict__.update(extra)
+    return rec
+
+
+def test_logs_carry_named_fields() -> None:
+    line = KeyValueFormatter().format(_record(feed="https://x/feed", entries=3))
+    assert "feed polled" in line and "feed=https://x/feed" in line and "entries=3" in line
+    obj = json.loads(JsonFormatter().format(_record(feed="f", entries=3)))
+    assert obj["message"] == "feed polled" and obj["feed"] == "f" and obj["entries"] == 3

@@ -1,0 +1,69 @@
+import json
+from datetime import datetime
+
+import pytest
+from pydantic import ValidationError
+
+from storywire.messages import (
+    Alert,
+    Article,
+    EmbeddedArticle,
+    EnrichedArticle,
+    MalformedMessage,
+    Story,
+    UnsupportedSchemaVersion,
+    decode,
+)
+from tests.factories import T0, article, embedded, enriched, story
+
+
+@pytest.mark.parametrize(
+    ("model", "msg"),
+    [
+        (Article, article()),
+        (EmbeddedArticle, embedded()),
+        (EnrichedArticle, enriched()),
+        (Story, story()),
+        (Alert, Alert(id="r1:s1:0", rule="r1", kind="breaking", story=story(), reason="3 sources", time=T0)),
+    ],
+)
+def test_json_round_trip(model: type, msg: object) -> None:
+    data = msg.to_json()  # type: ignore[attr-defined]
+    assert decode(model, data) == msg
+
+
+def test_newer_schema_version_is_a_clear_error() -> None:
+    obj = json.loads(article().to_json())
+    obj["schema_version"] = 2
+    with pytest.raises(UnsupportedSchemaVersion, match="schema_version 2 is not supported"):
+        decode(Article, json.dumps(obj))
+
+
+@pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b"\xff\xfe", b'{"id": "x"}', b"[" * 100_000])
+def test_malformed_input_raises_only_malformed_message(data: bytes) -> None:
+    with pytest.raises(MalformedMessage):
+        decode(Article, data)
+
+
+def test_naive_datetime_is_refused() -> None:
+    with pytest.raises(ValidationError, match="timezone-aware"):
+        article(published=datetime(2023, 5, 3, 9, 0))
+
+
+def test_times_are_normalised_to_utc() -> None:
+    a = article(published="2023-05-03T12:00:00+03:00")
+    assert a.published == T0
+    assert a.published.utcoffset() is not None and a.published.utcoffset().total_seconds() == 0
+
+
+def test_messages_are_frozen() -> None:
+    a = article()
+    with pytest.raises(ValidationError):
+        a.title = "changed"  # type: ignore[misc]
+
+
+def test_enriched_is_an_embedded_is_an_article() -> None:
+    e = enriched()
+    assert isinstance(e, Article) and isinstance(e, EmbeddedArticle)
+    # a consumer reading only Article fields can still parse the richer message
+    assert Article.model_validate(e.model_dump(include=set(Article.model_fields))).id == e.id
