@@ -1,0 +1,108 @@
+"""The writer's pure core: messages to bulk actions, bulk item outcomes, backoff.
+
+No Elasticsearch or Kafka import here; ``writer.py`` is the thin service around it.
+
+Outcome of one bulk item:
+
+    OK       acknowledged (for stories a 409 also counts: a newer version is there)
+    RETRY    429 or a 5xx on this item: send it again after a pause
+    REJECT   refused for good (400 mapping error, ...): dead-letter it with the error
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from storywire.messages import EnrichedArticle, Story
+
+_ARTICLE_EXCLUDE = {"schema_version"}
+
+
+def article_doc(article: EnrichedArticle) -> dict[str, Any]:
+    doc = article.model_dump(mode="json", exclude=_ARTICLE_EXCLUDE)
+    if not doc["embedding"]:
+        del doc["embedding"]  # a dense_vector cannot be empty; the article is still searchable by text
+    return doc
+
+
+def growth(story: Story) -> float:
+    """Articles per hour over the story's life so far (at least one hour)."""
+    hours = max(1.0, (story.last_seen - story.first_seen).total_seconds() / 3600.0)
+    return round(story.size / hours, 4)
+
+
+def story_doc(story: Story) -> dict[str, Any]:
+    doc = story.model_dump(mode="json", exclude={"schema_version"})
+    doc["titles"] = [a.title for a in story.top_articles]
+    doc["source_count"] = len(set(story.sources))
+    doc["growth"] = growth(story)
+    if not doc["centroid"]:
+        del doc["centroid"]
+    return doc
+
+
+def article_action(index: str, article: EnrichedArticle) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(action line, document) for the bulk API; ``_id`` is the article id, so a replay overwrites."""
+    return {"index": {"_index": index, "_id": article.id}}, article_doc(article)
+
+
+def story_action(index: str, story: Story) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An external-version index: Elasticsearch keeps the highest version it has seen."""
+    header = {"_index": index, "_id": story.id, "version": story.version, "version_type": "external"}
+    return {"index": header}, story_doc(story)
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    STALE = "stale"  # a story snapshot older than (or equal to) the indexed one: fine, nothing to do
+    RETRY = "retry"
+    REJECT = "reject"
+
+
+def classify(item: dict[str, Any]) -> tuple[Outcome, str]:
+    """Outcome and error text of one entry of a bulk response's ``items``."""
+    result = next(iter(item.values()))
+    status = int(result.get("status", 0))
+    error = result.get("error")
+    if 200 <= status < 300 and not error:
+        return Outcome.OK, ""
+    text = _error_text(error) or f"status {status}"
+    if status == 409:
+        return Outcome.STALE, text
+    if status == 429 or status >= 500 or status == 0:
+        return Outcome.RETRY, text
+    return Outcome.REJECT, text
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        kind = error.get("type", "error")
+        reason = error.get("reason", "")
+        cause = error.get("caused_by")
+        extra = f" (caused by {cause.get('type')}: {cause.get('reason')})" if isinstance(cause, dict) else ""
+        return f"{kind}: {reason}{extra}"
+    return str(error) if error else ""
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter; ``reset`` after a success."""
+
+    initial_s: float
+    max_s: float
+    factor: float = 2.0
+    jitter: Callable[[], float] = field(default=random.random)
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        base = min(self.max_s, self.initial_s * self.factor**self.attempt)
+        self.attempt += 1
+        # Between half and all of the base: spread out, but never a zero-length busy loop.
+        return base * (0.5 + 0.5 * self.jitter())
+
+    def reset(self) -> None:
+        self.attempt = 0

@@ -1,0 +1,36 @@
+"""Settings of the index stage (``STORYWIRE_INDEX_*``).
+
+The Elasticsearch connection itself comes from ``storywire.config.ElasticsearchSettings``;
+these are the writer's batching and retry knobs, the search tuning and the API's address.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IndexSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STORYWIRE_INDEX_", frozen=True, extra="ignore")
+
+    group_id: str = "storywire-index"
+    # Vector size of the mappings; None means "ask the embedding model" (ModelSettings).
+    dims: int | None = Field(default=None, ge=1, le=4096)
+    # One poll of at most this many records becomes one bulk request.
+    bulk_max_docs: int = Field(default=1000, ge=1)
+    poll_timeout_ms: int = Field(default=500, ge=1)
+    # Backoff while Elasticsearch refuses (429) or is unreachable: doubles up to the max.
+    retry_initial_s: float = Field(default=0.5, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+    ops_port: int = Field(default=9103, ge=0, le=65535)
+
+    # Search: candidates taken from each ranked list before reciprocal rank fusion.
+    rrf_k: int = Field(default=60, ge=1)
+    candidates: int = Field(default=100, ge=10, le=1000)
+    # kNN hits below this cosine similarity are not "about" the query at all.
+    knn_min_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    # When set, /api/* requires "Authorization: Bearer <token>" (/health and /metrics stay open).
+    api_token: SecretStr | None = None

@@ -1,0 +1,208 @@
+"""The index writer: enriched articles and story snapshots -> Elasticsearch.
+
+One consumer reads both topics; each poll becomes one bulk request. The batch's offsets
+are committed only when every item has an outcome Elasticsearch acknowledged:
+
+    indexed / stale story (409)   -> done
+    refused for good (400 ...)    -> dead-letter topic (acknowledged), done
+    429, 5xx, connection refused  -> stop polling, back off, send those items again
+
+so an outage holds the batch, nothing is lost, and nothing is committed early. Replays
+overwrite the same ``_id`` (articles) or lose to the indexed external version (stories),
+so the effect in Elasticsearch is exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from elastic_transport import TransportError
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ConnectionError as ESConnectionError
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
+
+from index.client import IndexNames
+from index.documents import Backoff, Outcome, article_action, classify, story_action
+from index.settings import IndexSettings
+from storywire.bus import DeadLetters, Topics, decode_records, poll_records
+from storywire.messages import EnrichedArticle, Story
+
+log = logging.getLogger(__name__)
+
+DOCS = Counter("storywire_index_docs_total", "Bulk items by kind and outcome", ["kind", "outcome"])
+BULK_SECONDS = Histogram("storywire_index_bulk_seconds", "Duration of one bulk request")
+RETRIES = Counter("storywire_index_retries_total", "Bulk attempts that had to be retried", ["reason"])
+PAUSED = Gauge("storywire_index_paused", "1 while the writer waits for Elasticsearch")
+
+
+class Interrupted(Exception):
+    """The writer was stopped while waiting for Elasticsearch; the batch stays uncommitted."""
+
+
+@dataclass
+class _Op:
+    record: ConsumerRecord
+    kind: str  # "article" or "story"
+    header: dict[str, Any]
+    doc: dict[str, Any]
+
+
+_RETRY_STATUSES = {401, 403, 404, 408, 429}  # auth or a missing alias: an operator can fix it, so wait
+
+
+class IndexWriter:
+    def __init__(
+        self,
+        es: Elasticsearch,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        topics: Topics,
+        names: IndexNames,
+        settings: IndexSettings,
+        *,
+        sleep: Callable[[float], object] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.es = es
+        self.consumer = consumer
+        self.producer = producer
+        self.topics = topics
+        self.names = names
+        self.settings = settings
+        self.dead = DeadLetters(producer, topics, "index")
+        self.stop = stop or threading.Event()
+        self._sleep = sleep or self.stop.wait
+        self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
+        self.retries = 0  # attempts that failed, for tests and logs
+        self.paused = False
+
+    def run(self) -> None:
+        """Poll, write, commit until ``stop`` is set. A stop during an outage leaves the batch uncommitted."""
+        while not self.stop.is_set():
+            try:
+                self.run_once()
+            except Interrupted:
+                break
+
+    def run_once(self) -> int:
+        """Process one poll; return how many records it held."""
+        records = poll_records(self.consumer, self.settings.poll_timeout_ms, self.settings.bulk_max_docs)
+        if not records:
+            return 0
+        ops = self._ops(records)
+        if ops:
+            self._write(ops)
+        self.producer.flush()
+        self._commit(records)
+        return len(records)
+
+    def _ops(self, records: list[ConsumerRecord]) -> list[_Op]:
+        by_pos = {(r.topic, r.partition, r.offset): r for r in records}
+        ops: list[_Op] = []
+        articles = decode_records([r for r in records if r.topic == self.topics.enriched], EnrichedArticle, self.dead)
+        for a in articles:
+            header, doc = article_action(self.names.articles, a.value)
+            ops.append(_Op(by_pos[(a.topic, a.partition, a.offset)], "article", header, doc))
+        stories = decode_records([r for r in records if r.topic == self.topics.stories], Story, self.dead)
+        for s in stories:
+            header, doc = story_action(self.names.stories, s.value)
+            ops.append(_Op(by_pos[(s.topic, s.partition, s.offset)], "story", header, doc))
+        return ops
+
+    def _write(self, ops: list[_Op]) -> None:
+        pending = ops
+        while pending:
+            pending = self._attempt(pending)
+            if pending:
+                self._wait()
+        if self.paused:
+            log.info("elasticsearch back, resuming", extra={"retries": self.retries})
+        self.paused = False
+        PAUSED.set(0)
+        self.backoff.reset()
+
+    def _attempt(self, ops: list[_Op]) -> list[_Op]:
+        """Send one bulk; return the operations to send again."""
+        body: list[dict[str, Any]] = []
+        for op in ops:
+            body += (op.header, op.doc)
+        try:
+            with BULK_SECONDS.time():
+                resp = self.es.bulk(
+                    operations=body, require_alias=True, filter_path="errors,items.*.status,items.*.error"
+                )
+        except ApiError as exc:
+            if exc.status_code in _RETRY_STATUSES or exc.status_code >= 500:
+                return self._failed(ops, f"http {exc.status_code}", exc)
+            # The whole request was refused (413, a malformed body): find the culprits one by one.
+            if len(ops) > 1:
+                mid = len(ops) // 2
+                return self._attempt(ops[:mid]) + self._attempt(ops[mid:])
+            self._reject(ops[0], f"{exc.status_code} {exc.error}: {str(exc.info)[:500]}")
+            return []
+        except (ESConnectionError, TransportError) as exc:
+            return self._failed(ops, "connection", exc)
+        if not resp.get("errors"):
+            for op in ops:
+                DOCS.labels(op.kind, Outcome.OK.value).inc()
+            return []
+        retry: list[_Op] = []
+        for op, item in zip(ops, resp["items"], strict=True):
+            outcome, error = classify(item)
+            if outcome is Outcome.RETRY or (outcome is Outcome.REJECT and _status(item) in _RETRY_STATUSES):
+                retry.append(op)
+                continue
+            if outcome is Outcome.REJECT:
+                self._reject(op, error)
+                continue
+            DOCS.labels(op.kind, outcome.value).inc()
+        if retry:
+            return self._failed(retry, "item", f"{len(retry)} of {len(ops)} items must be retried")
+        return []
+
+    def _failed(self, ops: list[_Op], reason: str, error: BaseException | str) -> list[_Op]:
+        self.retries += 1
+        RETRIES.labels(reason).inc()
+        if not self.paused:
+            log.warning(
+                "elasticsearch unavailable, pausing",
+                extra={"reason": reason, "pending": len(ops), "error": str(error)[:300]},
+            )
+        self.paused = True
+        PAUSED.set(1)
+        return ops
+
+    def _reject(self, op: _Op, error: str) -> None:
+        DOCS.labels(op.kind, Outcome.REJECT.value).inc()
+        self.dead.send(op.record, f"elasticsearch refused the document: {error}")
+
+    def _wait(self) -> None:
+        delay = self.backoff.next_delay()
+        self._sleep(delay)
+        if self.stop.is_set():
+            raise Interrupted
+
+    def _commit(self, records: list[ConsumerRecord]) -> None:
+        """Commit exactly what this batch held (not the consumer's position, which may be ahead)."""
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            if tp not in offsets or offsets[tp].offset <= r.offset:
+                offsets[tp] = OffsetAndMetadata(r.offset + 1, "", -1)
+        try:
+            self.consumer.commit(offsets=offsets)
+        except CommitFailedError as exc:
+            # A rebalance took the partitions away; their new owner re-reads and rewrites (idempotently).
+            log.warning("commit failed after rebalance", extra={"error": str(exc)[:300]})
+
+
+def _status(item: dict[str, Any]) -> int:
+    return int(next(iter(item.values())).get("status", 0))
