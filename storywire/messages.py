@@ -129,6 +129,7 @@ class StoryArticle(BaseModel):
     url: str
     source: str
     published: UtcDatetime
+    similarity: float | None = None  # to the story when it joined (orders top_articles)
 
 
 class Story(Message):
@@ -149,6 +150,11 @@ class Story(Message):
     merged_into: str | None = None
     absorbed: tuple[str, ...] = ()  # ids of stories merged into this one
     updated: UtcDatetime
+    # What the clusterer needs to rebuild its state exactly from the compacted topic:
+    # sum of member vectors = centroid * centroid_scale; weighted terms; member article ids.
+    centroid_scale: float | None = None
+    profile: dict[str, float] = Field(default_factory=dict)
+    members: tuple[str, ...] = ()
 
 
 class Alert(Message):

@@ -37,8 +37,16 @@ class Stack:
 
     def up(self, only: str | None = None) -> list[str]:
         """Start what is not running, wait until it answers; return the names started now."""
-        started = [svc.name for svc in self.services(only) if svc.start()]
-        self.wait_ready(only)
+        started: list[str] = []
+        try:
+            for svc in self.services(only):
+                if svc.start():
+                    started.append(svc.name)
+            self.wait_ready(only)
+        except BaseException:
+            for name in started:  # leave nothing half-up behind
+                self.down(only=name)
+            raise
         return started
 
     def wait_ready(self, only: str | None = None) -> None:

@@ -98,6 +98,20 @@ def _stop_pid(pid: int, timeout: float) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
+def _daemonize(cmd: list[str], log: Path) -> int:
+    """Start ``cmd`` detached (own session, parent init) with output appended to ``log``; return its pid.
+
+    Going through ``sh -c '... &'`` leaves no child of ours behind, so the server outlives
+    the launcher and no Popen object is left to reap.
+    """
+    script = 'setsid "$@" >>"$0" 2>&1 </dev/null & echo $!'
+    out = subprocess.run(["/bin/sh", "-c", script, str(log), *cmd], capture_output=True, text=True, check=False)
+    try:
+        return int(out.stdout.strip())
+    except ValueError:
+        raise StackError(f"could not start {cmd[-2]}: {out.stderr.strip()[-200:]}") from None
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
@@ -178,26 +192,20 @@ class Kafka:
             if fmt.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {fmt.stderr.strip()[-200:]}")
         heap = self.s.kafka_heap
-        with self.log.open("ab") as out:
-            proc = subprocess.Popen(
-                [
-                    str(java),
-                    f"-Xms{heap}",
-                    f"-Xmx{heap}",
-                    "-XX:+UseG1GC",
-                    "-Djava.awt.headless=true",
-                    log4j,
-                    "-cp",
-                    cp,
-                    "kafka.Kafka",
-                    str(props),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pidfile.write_text(str(proc.pid))
+        cmd = [
+            str(java),
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            log4j,
+            "-cp",
+            cp,
+            "kafka.Kafka",
+            str(props),
+        ]
+        pid = _daemonize(cmd, self.log)
+        self.pidfile.write_text(str(pid))
         return True
 
     def _write_config(self) -> Path:
