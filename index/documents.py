@@ -19,11 +19,55 @@ from typing import Any
 
 from storywire.messages import EnrichedArticle, Story
 
-_ARTICLE_EXCLUDE = {"schema_version"}
+# The message fields each index holds. Named, not "everything": a field added to a message
+# later (clusterer state, say) must not turn every document into a strict-mapping error.
+ARTICLE_FIELDS = frozenset(
+    [
+        "id",
+        "url",
+        "canonical_url",
+        "feed_url",
+        "source",
+        "title",
+        "summary",
+        "content",
+        "authors",
+        "tags",
+        "language",
+        "published",
+        "published_from",
+        "fetched",
+        "warnings",
+        "embedding",
+        "model",
+        "story_id",
+        "similarity",
+        "story_label",
+    ]
+)
+STORY_FIELDS = frozenset(
+    [
+        "id",
+        "version",
+        "label",
+        "keywords",
+        "size",
+        "sources",
+        "languages",
+        "first_seen",
+        "last_seen",
+        "updated",
+        "centroid",
+        "top_articles",
+        "status",
+        "merged_into",
+        "absorbed",
+    ]
+)
 
 
 def article_doc(article: EnrichedArticle) -> dict[str, Any]:
-    doc = article.model_dump(mode="json", exclude=_ARTICLE_EXCLUDE)
+    doc = article.model_dump(mode="json", include=set(ARTICLE_FIELDS))
     if not doc["embedding"]:
         del doc["embedding"]  # a dense_vector cannot be empty; the article is still searchable by text
     return doc
@@ -36,7 +80,7 @@ def growth(story: Story) -> float:
 
 
 def story_doc(story: Story) -> dict[str, Any]:
-    doc = story.model_dump(mode="json", exclude={"schema_version"})
+    doc = story.model_dump(mode="json", include=set(STORY_FIELDS))
     doc["titles"] = [a.title for a in story.top_articles]
     doc["source_count"] = len(set(story.sources))
     doc["growth"] = growth(story)
