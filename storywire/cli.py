@@ -17,6 +17,7 @@ from storywire.stack.errors import StackError
 
 COMMAND_MODULES = [
     "storywire.stack.cli",
+    "storywire.ops_cli",
     "ingest.cli",
     "enrich.cli",
     "index.cli",
@@ -32,7 +33,7 @@ class CommandError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storywire", description="Streaming news monitoring.")
     parser.add_argument("--log-json", action="store_true", help="log as JSON lines")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default=None, help="default: STORYWIRE_LOG_LEVEL or INFO")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:

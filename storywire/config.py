@@ -12,6 +12,7 @@ reads a global settings object.
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,22 @@ class ModelSettings(BaseSettings):
     batch_size: int = Field(default=32, ge=1)
 
 
+class LogSettings(BaseSettings):
+    model_config = _section("STORYWIRE_LOG_")
+
+    level: str = "INFO"
+    json_lines: bool = Field(default=False, validation_alias="STORYWIRE_LOG_JSON")
+
+
+class OpsSettings(BaseSettings):
+    """The ops endpoints every long-running stage serves (/health, /metrics)."""
+
+    model_config = _section("STORYWIRE_OPS_")
+
+    port: int | None = None  # None: no ops server (one-off commands); compose sets 8081
+    host: str = "0.0.0.0"  # noqa: S104 - reachable by the container's health check and Prometheus
+
+
 class Settings(BaseModel):
     """Every section together; a service takes the sections it needs."""
 
@@ -98,6 +115,7 @@ class Settings(BaseModel):
     es: ElasticsearchSettings
     stack: StackSettings
     model: ModelSettings
+    ops: OpsSettings
 
     @classmethod
     def load(cls, env_file: str | os.PathLike[str] | None = None) -> Settings:
@@ -108,12 +126,40 @@ class Settings(BaseModel):
             es=ElasticsearchSettings(**kw),
             stack=StackSettings(**kw),
             model=ModelSettings(**kw),
+            ops=OpsSettings(**kw),
         )
 
 
-SECTIONS: dict[str, type[BaseSettings]] = {
-    "STORYWIRE_KAFKA_": KafkaSettings,
-    "STORYWIRE_ES_": ElasticsearchSettings,
-    "STORYWIRE_STACK_": StackSettings,
-    "STORYWIRE_MODEL_": ModelSettings,
-}
+# Each stage keeps its own section next to its code; "module:Class".
+STAGE_SECTIONS = [
+    "ingest.settings:IngestSettings",
+    "enrich.settings:EnrichSettings",
+    "index.settings:IndexSettings",
+    "alert.settings:AlertSettings",
+]
+
+
+def all_sections() -> list[type[BaseSettings]]:
+    """Every settings section, the kernel's and the stages' (for docs, doctor and the compose check)."""
+    sections: list[type[BaseSettings]] = [
+        KafkaSettings,
+        ElasticsearchSettings,
+        StackSettings,
+        ModelSettings,
+        OpsSettings,
+    ]
+    for ref in STAGE_SECTIONS:
+        module, _, name = ref.partition(":")
+        sections.append(getattr(importlib.import_module(module), name))
+    return sections
+
+
+def known_env_vars() -> dict[str, type[BaseSettings]]:
+    """Every environment variable a setting is read from, mapped to its section."""
+    out: dict[str, type[BaseSettings]] = {}
+    for section in all_sections():
+        prefix = str(section.model_config.get("env_prefix", ""))
+        for name, field in section.model_fields.items():
+            alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+            out[(alias or prefix + name).upper()] = section
+    return out

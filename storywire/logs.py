@@ -5,7 +5,7 @@ Call sites pass fields, never sentences built with f-strings::
     log.info("feed polled", extra={"feed": url, "entries": 12, "status": 200})
 
 The plain formatter prints ``message key=value ...``; ``--log-json`` (or
-``STORYWIRE_LOG_JSON=1``) prints one JSON object per line for log shippers. Secret
+``STORYWIRE_LOG_JSON=true``) prints one JSON object per line for log shippers. Secret
 values are never passed to a logger: settings hold them as ``SecretStr``.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 
@@ -49,13 +48,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(obj, default=str)
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
-    json_lines = json_lines or os.environ.get("STORYWIRE_LOG_JSON", "") in ("1", "true", "yes")
+def configure_logging(level: str | None = None, json_lines: bool = False) -> None:
+    """Set up the root logger; arguments win over STORYWIRE_LOG_LEVEL / STORYWIRE_LOG_JSON."""
+    from storywire.config import LogSettings
+
+    settings = LogSettings()
+    json_lines = json_lines or settings.json_lines
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("STORYWIRE_LOG_LEVEL", level).upper())
+    root.setLevel((level or settings.level).upper())
     # kafka-python is chatty at INFO about every connection.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
