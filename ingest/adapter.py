@@ -1,0 +1,278 @@
+"""The edge where feedparser's entry dicts become our Article; nothing else sees them.
+
+``adapt_entry`` takes one entry dict (feedparser's, or the JSON Feed reader's in the
+same shape) plus what we know about the feed, and returns an Article or raises
+AdapterError, never anything else, whatever the dict holds. A bad field (an absurd
+date, a link with a javascript: scheme) is recorded in ``Article.warnings``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from pydantic import ValidationError
+
+from ingest.errors import AdapterError
+from ingest.text import html_to_text, plain
+from storywire.messages import Article, PublishedFrom
+
+ID_HEX = 32  # 128 bits of sha256: collision-free in practice, short in logs
+
+_TRACKING = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "wt_mc",
+        "cmpid",
+        "ocid",
+        "ncid",
+        "sr_share",
+        "at_medium",
+        "at_campaign",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "__twitter", "pk_", "mtm_")
+_LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8}){0,3}$")
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class FeedContext:
+    """What the adapter knows about the feed an entry came from."""
+
+    feed_url: str  # the feed's identity (the URL in feeds.yaml)
+    base_url: str  # where the bytes actually came from, for relative links
+    source: str
+    tags: tuple[str, ...] = ()
+    language: str | None = None  # declared by the feed document or the feeds file
+    published: datetime | None = None  # the feed-level date
+    link: str = ""  # the feed's home page
+
+
+def canonical_url(url: str) -> str | None:
+    """http(s) URL without tracking parameters, fragment, userinfo or default port; None if unusable."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").rstrip(".")
+        port = parts.port
+    except ValueError:
+        return None
+    if scheme not in ("http", "https") or not host or any(c.isspace() for c in host):
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        netloc += f":{port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
+
+
+def _is_tracking(key: str) -> bool:
+    k = key.lower()
+    return k in _TRACKING or k.startswith(_TRACKING_PREFIXES)
+
+
+def article_id(canonical: str | None, guid: str, feed_url: str, title: str, text: str) -> str:
+    """DESIGN.md's id: canonical URL, else the feed's GUID, else title and content."""
+    if canonical:
+        basis = "url\x00" + canonical
+    elif guid:
+        basis = "guid\x00" + feed_url + "\x00" + guid  # GUIDs are only unique within a feed
+    else:
+        basis = "text\x00" + title + "\x00" + text
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:ID_HEX]
+
+
+def normalise_language(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    lang = value.strip().lower().replace("_", "-")
+    return lang if _LANG.match(lang) else None
+
+
+def struct_to_datetime(value: object) -> datetime | None:
+    """feedparser's UTC struct_time (or a 9-tuple) as an aware datetime; None if invalid."""
+    if isinstance(value, time.struct_time | tuple) and len(value) >= 6:
+        f = value[:6]
+        if all(isinstance(x, int) and not isinstance(x, bool) for x in f):
+            try:
+                return datetime(f[0], f[1], f[2], f[3], f[4], f[5], tzinfo=UTC)
+            except (ValueError, OverflowError):
+                return None
+    return None
+
+
+def _str(entry: Mapping[str, Any], key: str) -> str:
+    value = entry.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _dicts(value: object) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list | tuple):
+        return []
+    return [v for v in value if isinstance(v, Mapping)]
+
+
+def _is_html(detail: object, default: bool = True) -> bool:
+    if isinstance(detail, Mapping):
+        kind = detail.get("type")
+        if isinstance(kind, str):
+            return "html" in kind.lower()
+    return default
+
+
+def _link(entry: Mapping[str, Any], base: str, warnings: list[str]) -> str | None:
+    candidates = [_str(entry, "link")]
+    links = _dicts(entry.get("links"))
+    candidates += [_str(lk, "href") for lk in links if lk.get("rel", "alternate") == "alternate"]
+    if entry.get("guidislink") is True:
+        candidates.append(_str(entry, "id"))
+    candidates += [_str(lk, "href") for lk in links if lk.get("rel") == "enclosure"]
+    candidates += [_str(e, "href") or _str(e, "url") for e in _dicts(entry.get("enclosures"))]
+    for raw in candidates:
+        if not raw.strip():
+            continue
+        try:
+            absolute = urljoin(base, raw.strip()) if base else raw.strip()
+        except ValueError:
+            absolute = raw
+        if canonical_url(absolute):
+            return absolute
+        warnings.append("link refused: not an http(s) URL")
+    return None
+
+
+def _published(
+    entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, warnings: list[str]
+) -> tuple[datetime, PublishedFrom]:
+    latest = fetched + FUTURE_SLACK
+    tried: set[str] = set()
+    for key in ("published", "updated", "created"):
+        parsed = struct_to_datetime(entry.get(key + "_parsed"))
+        raw = _str(entry, key)
+        if raw and raw in tried:
+            continue  # feedparser copies one date into several keys
+        tried.add(raw)
+        if parsed is None:
+            if raw.strip():
+                warnings.append(f"{key} date unparseable: {raw.strip()[:60]!r}")
+            continue
+        if EARLIEST <= parsed <= latest:
+            return parsed, PublishedFrom.ENTRY
+        warnings.append(f"{key} date absurd: {parsed.isoformat()}")
+    if ctx.published is not None and EARLIEST <= ctx.published <= latest:
+        return ctx.published, PublishedFrom.FEED
+    return fetched, PublishedFrom.FETCH
+
+
+def _authors(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    names = [plain(_str(a, "name")) for a in _dicts(entry.get("authors"))]
+    if not any(names):
+        names.append(plain(_str(entry, "author")))
+    return _unique(n for n in names if n)[:20]
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return tuple(seen)
+
+
+def _content(entry: Mapping[str, Any], limit: int) -> str:
+    parts = []
+    for block in _dicts(entry.get("content")):
+        value = block.get("value")
+        if isinstance(value, str) and value.strip():
+            parts.append(html_to_text(value, limit) if _is_html(block) else plain(value, limit, multiline=True))
+    return "\n\n".join(_unique(parts))[:limit]
+
+
+def adapt_entry(entry: object, ctx: FeedContext, fetched: datetime, max_text_chars: int = 100_000) -> Article:
+    """One entry -> one Article, or AdapterError (never another exception)."""
+    if not isinstance(entry, Mapping):
+        raise AdapterError(f"entry is a {type(entry).__name__}, not a mapping")
+    try:
+        return _adapt(entry, ctx, fetched, max_text_chars)
+    except AdapterError:
+        raise
+    except ValidationError as exc:
+        raise AdapterError(f"entry does not make a valid Article: {exc.error_count()} field errors") from exc
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
+        # Safety net for shapes nobody foresaw; the property test hunts for them.
+        raise AdapterError(f"entry could not be read: {type(exc).__name__}: {exc}") from exc
+
+
+def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit: int) -> Article:
+    warnings: list[str] = []
+    title_raw = _str(entry, "title")
+    title = html_to_text(title_raw, 1000, multiline=False) if _is_html(entry.get("title_detail"), False) else ""
+    title = title or plain(title_raw, 1000)
+    summary_raw = _str(entry, "summary")
+    summary_html = _is_html(entry.get("summary_detail"))
+    summary = html_to_text(summary_raw, limit) if summary_html else plain(summary_raw, limit, multiline=True)
+    content = _content(entry, limit)
+    if len(summary_raw) > limit or len(content) >= limit:
+        warnings.append(f"text truncated to {limit} characters")
+
+    link = _link(entry, ctx.base_url, warnings)
+    canonical = canonical_url(link) if link else None
+    guid = plain(_str(entry, "id"), 2000)
+    if not (canonical or guid or title or summary or content):
+        raise AdapterError("entry has no link, no id, no title and no text")
+    aid = article_id(canonical, guid, ctx.feed_url, title, content or summary)
+    if not link:
+        warnings.append("entry has no usable link; url is the feed's")
+        link = canonical_url(ctx.link) or canonical_url(ctx.feed_url) or ctx.feed_url
+    if not title:
+        warnings.append("entry has no title")
+
+    published, published_from = _published(entry, ctx, fetched, warnings)
+    language = None
+    for detail in ("title_detail", "summary_detail"):
+        d = entry.get(detail)
+        if isinstance(d, Mapping) and (language := normalise_language(d.get("language"))):
+            break
+    language = language or normalise_language(entry.get("language")) or ctx.language
+    terms = [plain(_str(t, "term") or _str(t, "label"), 100) for t in _dicts(entry.get("tags"))]
+    return Article(
+        id=aid,
+        url=link,
+        canonical_url=canonical or canonical_url(link) or link,
+        feed_url=ctx.feed_url,
+        source=ctx.source,
+        title=title,
+        summary=summary,
+        content=content,
+        authors=_authors(entry),
+        tags=_unique(t for t in (*ctx.tags, *terms) if t)[:30],
+        language=language,
+        published=published,
+        published_from=published_from,
+        fetched=fetched,
+        warnings=_unique(warnings),
+    )

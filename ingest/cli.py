@@ -1,0 +1,226 @@
+"""``storywire feeds ...`` and ``storywire ingest [--once]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import FeedListError
+
+
+def register(sub: Any) -> None:
+    feeds = sub.add_parser("feeds", help="manage the feed list (feeds.yaml)")
+    feeds.add_argument("--file", type=Path, help="feeds file (default: STORYWIRE_INGEST_FEEDS_FILE)")
+    fsub = feeds.add_subparsers(dest="feeds_command", required=True)
+    p = fsub.add_parser("list", help="feeds with their state: errors, backoff, next poll, disabled")
+    p.set_defaults(func=_list)
+    p = fsub.add_parser("add", help="add a feed")
+    p.add_argument("url")
+    p.add_argument("--name", default="")
+    p.add_argument("--source", default="")
+    p.add_argument("--tag", action="append", default=[])
+    p.add_argument("--language")
+    p.add_argument("--interval", type=float, help="seconds between polls")
+    p.set_defaults(func=_add)
+    p = fsub.add_parser("remove", help="remove a feed (and forget its state)")
+    p.add_argument("url")
+    p.set_defaults(func=_remove)
+    p = fsub.add_parser("enable", help="re-enable a disabled feed (after a 410) and poll it soon")
+    p.add_argument("url")
+    p.set_defaults(func=_enable)
+    p = fsub.add_parser("import-opml", help="add the feeds of an OPML file")
+    p.add_argument("path", type=Path)
+    p.set_defaults(func=_import)
+    p = fsub.add_parser("export-opml", help="write the feed list as OPML (stdout or a file)")
+    p.add_argument("path", type=Path, nargs="?")
+    p.set_defaults(func=_export)
+
+    ing = sub.add_parser("ingest", help="poll feeds into <prefix>.articles.raw")
+    ing.add_argument("--once", action="store_true", help="poll every due feed once, then exit")
+    ing.add_argument("--file", type=Path, help="feeds file (default: STORYWIRE_INGEST_FEEDS_FILE)")
+    ing.set_defaults(func=_ingest)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from ingest.settings import IngestSettings
+
+    settings = IngestSettings()
+    if getattr(args, "file", None):
+        settings = settings.model_copy(update={"feeds_file": args.file})
+    return settings
+
+
+def _load(path: Path) -> Any:
+    from ingest.feeds import load_feeds
+    from storywire.cli import CommandError
+
+    try:
+        return load_feeds(path)
+    except FeedListError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ingest.state import StateStore
+
+    settings = _settings(args)
+    feeds = _load(settings.feeds_file)
+    store = StateStore(settings.state_dir)
+    try:
+        states = store.all()
+    finally:
+        store.close()
+    print(f"{'url':<60} {'errors':>6} {'next poll (UTC)':<19} {'status':<10} last error / note")
+    for f in feeds:
+        st = states.get(f.url)
+        if st is None:
+            print(f"{f.url:<60} {0:>6} {'now':<19} {'new':<10}")
+            continue
+        status = "disabled" if st.disabled else ("backoff" if st.error_count else "ok")
+        note = st.disabled_reason or st.last_error or ""
+        if st.current_url:
+            note = (note + " " if note else "") + f"moved to {st.current_url}"
+        print(f"{f.url:<60} {st.error_count:>6} {_when(st.next_poll):<19} {status:<10} {note}")
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from ingest.feeds import FeedSpec, merge, save_feeds
+    from storywire.cli import CommandError
+
+    settings = _settings(args)
+    try:
+        spec = FeedSpec(
+            url=args.url,
+            name=args.name,
+            source=args.source,
+            tags=tuple(args.tag),
+            language=args.language,
+            interval=args.interval,
+        )
+    except ValidationError as exc:
+        raise CommandError(f"invalid feed: {exc.errors()[0]['msg']}") from exc
+    feeds, added = merge(_load(settings.feeds_file), [spec])
+    if not added:
+        raise CommandError(f"already listed: {spec.url}")
+    save_feeds(settings.feeds_file, feeds)
+    print(f"added {spec.url}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from ingest.feeds import save_feeds
+    from ingest.state import StateStore
+    from storywire.cli import CommandError
+
+    settings = _settings(args)
+    feeds = _load(settings.feeds_file)
+    kept = [f for f in feeds if f.url != args.url.strip()]
+    if len(kept) == len(feeds):
+        raise CommandError(f"not listed: {args.url}")
+    save_feeds(settings.feeds_file, kept)
+    store = StateStore(settings.state_dir)
+    try:
+        store.forget(args.url.strip())
+    finally:
+        store.close()
+    print(f"removed {args.url}")
+    return 0
+
+
+def _enable(args: argparse.Namespace) -> int:
+    from ingest.state import StateStore
+
+    settings = _settings(args)
+    store = StateStore(settings.state_dir)
+    try:
+        st = store.get(args.url.strip())
+        store.save(st.with_(disabled=False, disabled_reason=None, error_count=0, next_poll=None))
+    finally:
+        store.close()
+    print(f"enabled {args.url}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ingest.feeds import merge, parse_opml, save_feeds
+    from storywire.cli import CommandError
+
+    settings = _settings(args)
+    try:
+        new = parse_opml(args.path.read_bytes())
+    except (OSError, FeedListError) as exc:
+        raise CommandError(f"{args.path}: {exc}") from exc
+    feeds, added = merge(_load(settings.feeds_file), new)
+    save_feeds(settings.feeds_file, feeds)
+    print(f"imported {added} new feeds of {len(new)} in {args.path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ingest.feeds import to_opml
+
+    data = to_opml(_load(_settings(args).feeds_file))
+    if args.path:
+        args.path.write_bytes(data)
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.service import FeedsFile, build_poller, close_poller, run_forever, run_once
+    from storywire.config import KafkaSettings
+    from storywire.runtime import OpsServer, Stopper
+
+    settings = _settings(args)
+    kafka = KafkaSettings()
+    feeds_file = FeedsFile(settings.feeds_file)
+    feeds = feeds_file.current()
+    poller = build_poller(settings, kafka)
+    try:
+        if args.once:
+            report = run_once(poller, feeds)
+            print(
+                f"polled {report.feeds} feeds: {report.produced} articles, "
+                f"{report.not_modified} unchanged, {report.failed} failed"
+            )
+            return 1 if report.failed and report.failed == report.feeds else 0
+        stop = Stopper.install()
+        ops = OpsServer(
+            settings.ops_port,
+            health=lambda: (poller.last_flush_ok, {} if poller.last_flush_ok else {"kafka": "flush failed"}),
+        )
+        owns = lambda url: True  # noqa: E731
+        group = None
+        if settings.coordination == "group":
+            from ingest.coordination import GroupOwnership
+
+            group = GroupOwnership(kafka, settings.feed_partitions)
+            owns = group.owns
+
+        def wait(seconds: float) -> None:
+            if group is not None:
+                group.refresh(timeout_ms=int(seconds * 1000))
+            else:
+                stop.wait(seconds)
+
+        try:
+            wait(0)
+            run_forever(poller, feeds_file, stop.is_set, wait, owns)
+        finally:
+            ops.close()
+            if group is not None:
+                group.close()
+        return 0
+    finally:
+        close_poller(poller)

@@ -1,0 +1,293 @@
+"""Our own HTTP fetcher for feeds (httpx), never ``feedparser.parse(url)``.
+
+Contract of ``Fetcher.fetch``: it returns a FetchResult (200 with a body, or 304) or
+raises a FetchError subclass (see ingest.errors); no other exception escapes. On the way:
+
+- only http and https; every hop's host is resolved and refused when any address is
+  private, loopback, link-local, reserved or a metadata address (unless allowed), and
+  the connection is pinned to the address that was checked, so DNS cannot change
+  between the check and the connect;
+- redirects are followed by hand, at most ``max_redirects``, loops refused;
+- connect/read timeouts plus an overall deadline;
+- the body is streamed and capped at ``max_body_bytes`` both as sent and after our own
+  gzip/deflate decoding, so a gzip bomb stops at the cap;
+- conditional requests with ETag / Last-Modified.
+
+The transport and the resolver are parameters, so tests hand in httpx.MockTransport
+or a fake resolver instead of patching.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from ingest.errors import (
+    BadRedirect,
+    BlockedAddress,
+    BodyTooLarge,
+    FetchError,
+    FetchTimeout,
+    Gone,
+    HttpStatusError,
+    RateLimited,
+    ResolveFailed,
+    TooManyRedirects,
+    TransportError,
+    UnsupportedScheme,
+)
+from ingest.schedule import parse_retry_after
+from ingest.settings import IngestSettings
+
+Resolver = Callable[[str, int], list[str]]
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+CHUNK = 64 * 1024
+ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+ACCEPT += "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the host resolves to (IPv4 first), or ResolveFailed."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ResolveFailed(f"cannot resolve {host}: {exc}") from exc
+    addrs = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return sorted(addrs, key=lambda a: ":" in a)
+
+
+def is_public_address(addr: str) -> bool:
+    """True for a globally routable unicast address; metadata (169.254.169.254) is link-local."""
+    try:
+        ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # where the body finally came from
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    permanent_url: str | None = None  # set when every redirect hop was permanent (301/308)
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag") or None
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified") or None
+
+
+class _Decoder:
+    """Content-Encoding decoder with a hard output cap."""
+
+    def __init__(self, encoding: str, cap: int) -> None:
+        enc = encoding.strip().lower()
+        if enc in ("", "identity"):
+            self.z = None
+        elif enc in ("gzip", "x-gzip", "deflate"):
+            self.z = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip header, detected
+        else:
+            raise TransportError(f"unsupported content-encoding {encoding!r}")
+        self.raw_deflate = enc == "deflate"
+        self.cap = cap
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.started = False
+
+    def _add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.cap:
+            raise BodyTooLarge(f"body over {self.cap} bytes after decoding")
+        self.parts.append(data)
+
+    def feed(self, chunk: bytes) -> None:
+        if self.z is None:
+            self._add(chunk)
+            return
+        try:
+            if not self.started and self.raw_deflate and chunk[:1] not in (b"\x78", b"\x1f"):
+                self.z = zlib.decompressobj(-zlib.MAX_WBITS)  # "deflate" sent without the zlib header
+            self.started = True
+            data = self.z.decompress(chunk, self.cap - self.size + 1)
+            self._add(data)
+            while self.z.unconsumed_tail:
+                self._add(self.z.decompress(self.z.unconsumed_tail, self.cap - self.size + 1))
+        except zlib.error as exc:
+            raise TransportError(f"bad compressed body: {exc}") from exc
+
+    def finish(self) -> bytes:
+        if self.z is not None:
+            try:
+                self._add(self.z.flush())
+            except zlib.error as exc:
+                raise TransportError(f"bad compressed body: {exc}") from exc
+        return b"".join(self.parts)
+
+
+class Fetcher:
+    """Fetches one feed URL at a time; safe to share between threads."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        transport: httpx.BaseTransport | None = None,
+        resolver: Resolver = system_resolver,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.resolver = resolver
+        self.clock = clock
+        self.allow_hosts = {h.lower().rstrip(".") for h in settings.allow_hosts}
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout_s,
+            read=settings.read_timeout_s,
+            write=settings.read_timeout_s,
+            pool=settings.deadline_s,
+        )
+        limits = httpx.Limits(max_connections=settings.concurrency * 2, max_keepalive_connections=settings.concurrency)
+        self.client = httpx.Client(
+            transport=transport,
+            timeout=timeout,
+            limits=limits,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        start = self.clock()
+        visited: set[str] = set()
+        permanent = True
+        current = url
+        try:
+            for _hop in range(self.settings.max_redirects + 1):
+                visited.add(current)
+                remaining = self.settings.deadline_s - (self.clock() - start)
+                if remaining <= 0:
+                    raise FetchTimeout(f"deadline of {self.settings.deadline_s}s passed")
+                resp = self._open(current, etag, last_modified, remaining)
+                try:
+                    if resp.status_code in REDIRECTS:
+                        permanent = permanent and resp.status_code in (301, 308)
+                        current = self._next_hop(current, resp, visited)
+                        continue
+                    return self._finish(url, current, resp, permanent, start)
+                finally:
+                    resp.close()
+            raise TooManyRedirects(f"more than {self.settings.max_redirects} redirects")
+        except FetchError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise FetchTimeout(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise UnsupportedScheme(str(exc)) from exc
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, UnicodeError) as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _next_hop(self, current: str, resp: httpx.Response, visited: set[str]) -> str:
+        location = str(resp.headers.get("location", "")).strip()
+        if not location:
+            raise BadRedirect(f"{resp.status_code} without a Location header")
+        try:
+            nxt = urljoin(current, location)
+        except ValueError as exc:
+            raise BadRedirect(f"unusable Location {location[:200]!r}") from exc
+        if nxt in visited:
+            raise TooManyRedirects(f"redirect loop at {nxt[:200]}")
+        return nxt
+
+    def _open(self, url: str, etag: str | None, last_modified: str | None, remaining: float) -> httpx.Response:
+        target, headers, extensions = self._pin(url)
+        if etag and etag.isascii() and etag.isprintable():
+            headers["If-None-Match"] = etag
+        if last_modified and last_modified.isascii() and last_modified.isprintable():
+            headers["If-Modified-Since"] = last_modified
+        s = self.settings
+        timeout = httpx.Timeout(
+            connect=min(s.connect_timeout_s, remaining),
+            read=min(s.read_timeout_s, remaining),
+            write=min(s.read_timeout_s, remaining),
+            pool=remaining,
+        )
+        request = self.client.build_request("GET", target, headers=headers, extensions=extensions, timeout=timeout)
+        return self.client.send(request, stream=True)
+
+    def _pin(self, url: str) -> tuple[str, dict[str, str], dict[str, object]]:
+        """Check the scheme and the addresses; return the URL to connect to, pinned to a checked IP."""
+        try:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            host = (parts.hostname or "").rstrip(".")
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError as exc:
+            raise UnsupportedScheme(f"not a usable URL: {url[:200]!r}") from exc
+        if scheme not in ("http", "https"):
+            raise UnsupportedScheme(f"scheme {scheme or '(none)'!r} refused: only http and https")
+        if not host:
+            raise UnsupportedScheme(f"URL without a host: {url[:200]!r}")
+        if self.settings.allow_private or host.lower() in self.allow_hosts:
+            return url, {}, {}
+        addrs = self.resolver(host, port)
+        if not addrs:
+            raise ResolveFailed(f"{host} resolves to no address")
+        bad = [a for a in addrs if not is_public_address(a)]
+        if bad:
+            raise BlockedAddress(f"{host} resolves to non-public address {bad[0]}")
+        ip = addrs[0]
+        netloc = f"[{ip}]" if ":" in ip else ip
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        pinned = urlunsplit((scheme, netloc, parts.path, parts.query, ""))
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        extensions: dict[str, object] = {"sni_hostname": host} if scheme == "https" else {}
+        return pinned, {"Host": host_header}, extensions
+
+    def _finish(self, original: str, url: str, resp: httpx.Response, permanent: bool, start: float) -> FetchResult:
+        status = resp.status_code
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        moved = url if permanent and url != original else None
+        if status == 304:
+            return FetchResult(url, status, b"", headers, moved)
+        if status == 410:
+            raise Gone("410 Gone", status)
+        if status in (429, 503):
+            delay = parse_retry_after(headers.get("retry-after"), datetime.now(UTC))
+            raise RateLimited(f"{status}, retry after {delay}s", status, delay)
+        if not 200 <= status < 300:
+            raise HttpStatusError(f"HTTP {status}", status)
+        cap = self.settings.max_body_bytes
+        length = headers.get("content-length", "").strip()
+        if length.isdigit() and int(length) > cap:
+            raise BodyTooLarge(f"Content-Length {length} over the cap of {cap} bytes")
+        decoder = _Decoder(headers.get("content-encoding", ""), cap)
+        raw = 0
+        for chunk in resp.iter_raw(CHUNK):
+            raw += len(chunk)
+            if raw > cap:
+                raise BodyTooLarge(f"body over {cap} bytes")
+            if self.clock() - start > self.settings.deadline_s:
+                raise FetchTimeout(f"deadline of {self.settings.deadline_s}s passed while reading")
+            decoder.feed(chunk)
+        return FetchResult(url, status, decoder.finish(), headers, moved)

@@ -1,0 +1,275 @@
+"""The ingest service: due feeds -> fetch -> parse -> produce -> flush -> then save state.
+
+One pass (``poll_due``):
+
+1. pick the due feeds this poller owns;
+2. fetch and parse them on a thread pool (bounded globally and per host); a 304 or a
+   body identical to the last one is not parsed again;
+3. produce every Article not seen before, keyed by its id, then ``flush``;
+4. only for the feeds whose Articles were all acknowledged, save the new HTTP
+   validators and seen ids together (StateStore.commit_success). A crash before that
+   re-sends rather than loses; the id key makes a re-send idempotent downstream.
+
+Failures never leave this module as exceptions: each feed's FetchError / ParseError
+goes into its state (error count, backoff, last error; a 410 disables it) and the
+metrics, and the other feeds go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from ingest import metrics
+from ingest.errors import Gone, IngestError, ParseError, RateLimited
+from ingest.feeds import FeedSpec
+from ingest.fetch import Fetcher, FetchResult
+from ingest.parse import ParsedFeed, parse_feed
+from ingest.schedule import Policy, cache_hint_s, next_after_failure, next_after_success
+from ingest.settings import IngestSettings
+from ingest.state import FeedState, StateStore
+from storywire.messages import Article, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class SendFuture(Protocol):
+    def get(self, timeout: float | None = None) -> object: ...
+
+
+class Producer(Protocol):
+    """What the poller needs of a KafkaProducer (made with bus.make_producer: acks=all, idempotent)."""
+
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> SendFuture: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What happened to one feed in one pass, before anything was produced or saved."""
+
+    spec: FeedSpec
+    state: FeedState
+    fetched_at: datetime
+    result: FetchResult | None = None
+    parsed: ParsedFeed | None = None
+    error: IngestError | None = None
+    body_hash: str | None = None
+
+    @property
+    def unchanged(self) -> bool:
+        return self.result is not None and self.parsed is None and self.error is None
+
+
+@dataclass
+class PassReport:
+    feeds: int = 0
+    produced: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)  # feed url -> error
+
+
+class Poller:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        store: StateStore,
+        fetcher: Fetcher,
+        producer: Producer,
+        topic: str,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.fetcher = fetcher
+        self.producer = producer
+        self.topic = topic
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.policy = Policy(
+            min_interval_s=settings.min_interval_s,
+            max_interval_s=settings.max_interval_s,
+            jitter=settings.jitter,
+            backoff_base_s=settings.backoff_base_s,
+            backoff_max_s=settings.backoff_max_s,
+        )
+        self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="ingest-fetch")
+        self._host_slots: dict[str, threading.Semaphore] = {}
+        self._lock = threading.Lock()
+        self.last_flush_ok = True
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    # -- picking ---------------------------------------------------------------------------
+
+    def due(self, feeds: Sequence[FeedSpec], now: datetime | None = None) -> list[tuple[FeedSpec, FeedState]]:
+        now = now or self.clock()
+        states = self.store.all()
+        due = [(f, states.get(f.url) or FeedState(f.url)) for f in feeds]
+        due = [(f, s) for f, s in due if s.due(now)]
+        due.sort(key=lambda fs: fs[1].next_poll or datetime.min.replace(tzinfo=now.tzinfo))
+        return due
+
+    # -- one feed, on a worker thread ---------------------------------------------------------
+
+    def _slot(self, url: str) -> threading.Semaphore:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._lock:
+            if host not in self._host_slots:
+                self._host_slots[host] = threading.Semaphore(self.settings.per_host_concurrency)
+            return self._host_slots[host]
+
+    def fetch_one(self, spec: FeedSpec, state: FeedState) -> Outcome:
+        """Fetch and parse one feed; touches no shared state, never raises."""
+        out = Outcome(spec, state, self.clock())
+        try:
+            with metrics.FETCH_SECONDS.time(), self._slot(state.fetch_url):
+                out.result = self.fetcher.fetch(state.fetch_url, state.etag, state.last_modified)
+                if out.result.not_modified:
+                    return out
+                out.body_hash = hashlib.sha256(out.result.body).hexdigest()
+                if out.body_hash == state.body_hash:
+                    return out
+                out.parsed = parse_feed(
+                    out.result.body,
+                    out.result.url,
+                    out.result.headers,
+                    spec,
+                    out.fetched_at,
+                    self.settings.max_entries,
+                    self.settings.max_text_chars,
+                )
+        except IngestError as exc:
+            out.error = exc
+        except Exception as exc:  # a bug must cost one feed, not the poller
+            log.exception("feed poll crashed", extra={"feed": spec.url})
+            out.error = ParseError(f"unexpected {type(exc).__name__}: {exc}")
+        return out
+
+    # -- a whole pass ------------------------------------------------------------------------
+
+    def poll_due(self, feeds: Sequence[FeedSpec], limit: int | None = None) -> PassReport:
+        due = self.due(feeds)[: limit or self.settings.batch_feeds]
+        report = PassReport(feeds=len(due))
+        if not due:
+            return report
+        outcomes = list(self.pool.map(lambda fs: self.fetch_one(*fs), due))
+        sends: dict[str, list[tuple[str, SendFuture]]] = {}
+        claimed: set[str] = set()  # ids produced in this pass, across feeds
+        for out in outcomes:
+            if out.parsed is None:
+                continue
+            ids = [a.id for a in out.parsed.articles]
+            fresh = self.store.unseen(ids) - claimed
+            metrics.DUPLICATES.inc(len(ids) - len(fresh))
+            claimed |= fresh
+            new: list[Article] = [a for a in out.parsed.articles if a.id in fresh]
+            sends[out.spec.url] = [
+                (a.id, self.producer.send(self.topic, key=a.id.encode(), value=a.to_json())) for a in new
+            ]
+        flush_error = None
+        if sends:
+            try:
+                self.producer.flush(timeout=60)
+            except Exception as exc:  # the per-record futures say which feeds are affected
+                flush_error = exc
+        self.last_flush_ok = flush_error is None
+        for out in outcomes:
+            self._settle(out, sends.get(out.spec.url, []), report)
+        return report
+
+    def _settle(self, out: Outcome, sent: list[tuple[str, SendFuture]], report: PassReport) -> None:
+        now = self.clock()
+        state = out.state.with_(last_polled=out.fetched_at)
+        interval = out.spec.interval or self.settings.default_interval_s
+        if out.error is not None:
+            self._failed(state, out.error, now, interval, report)
+            return
+        assert out.result is not None
+        res = out.result
+        state = state.with_(
+            error_count=0,
+            last_error=None,
+            last_status=res.status,
+            last_success=out.fetched_at,
+            next_poll=next_after_success(
+                now,
+                interval,
+                self.policy,
+                self.rng,
+                out.parsed.hint_s if out.parsed else None,
+                cache_hint_s(res.headers, now),
+            ),
+            current_url=res.permanent_url or state.current_url,
+        )
+        if res.permanent_url:
+            log.info("feed moved permanently", extra={"feed": out.spec.url, "to": res.permanent_url})
+        if res.etag or res.last_modified or not res.not_modified:
+            state = state.with_(etag=res.etag, last_modified=res.last_modified)
+        if out.unchanged:
+            report.not_modified += 1
+            metrics.FETCHES.labels("not_modified" if res.not_modified else "unchanged").inc()
+            self.store.save(state)
+            return
+        assert out.parsed is not None
+        produced = []
+        for aid, fut in sent:
+            try:
+                fut.get(timeout=30)
+                produced.append(aid)
+            except Exception as exc:  # not acknowledged: keep the old validators, retry the fetch
+                err = IngestError(f"produce failed: {type(exc).__name__}: {exc}")
+                err.kind = "produce"
+                self._failed(out.state.with_(last_polled=out.fetched_at), err, now, interval, report)
+                return
+        parsed = out.parsed
+        metrics.FETCHES.labels("changed").inc()
+        metrics.ARTICLES.inc(len(produced))
+        metrics.ADAPTER_ERRORS.inc(len(parsed.errors))
+        if parsed.bozo:
+            metrics.BOZO.inc()
+            state = state.with_(bozo_count=state.bozo_count + 1)
+        state = state.with_(body_hash=out.body_hash, produced=state.produced + len(produced))
+        self.store.commit_success(state, produced, now)
+        report.produced += len(produced)
+        log.info(
+            "feed polled",
+            extra={
+                "feed": out.spec.url,
+                "entries": parsed.entries,
+                "produced": len(produced),
+                "adapter_errors": len(parsed.errors),
+                "bozo": parsed.bozo or "",
+            },
+        )
+
+    def _failed(self, state: FeedState, error: IngestError, now: datetime, interval: float, report: PassReport) -> None:
+        errors = state.error_count + 1
+        kind = error.kind
+        metrics.ERRORS.labels(kind).inc()
+        metrics.FETCHES.labels("error").inc()
+        report.failed += 1
+        report.errors[state.url] = f"{kind}: {error}"
+        state = state.with_(error_count=errors, last_error=f"{kind}: {error}"[:500])
+        if isinstance(error, Gone):
+            state = state.with_(disabled=True, disabled_reason="410 Gone", last_status=410, next_poll=None)
+        else:
+            retry_after = error.retry_after_s if isinstance(error, RateLimited) else None
+            state = state.with_(
+                next_poll=next_after_failure(now, errors, interval, self.policy, self.rng, retry_after),
+                last_status=getattr(error, "status", None),
+            )
+        self.store.save(state)
+        log.warning("feed failed", extra={"feed": state.url, "kind": kind, "error": str(error)[:300], "errors": errors})

@@ -1,0 +1,58 @@
+"""IngestSettings: the poller's own settings, from ``STORYWIRE_INGEST_*``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storywire.config import cache_dir
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STORYWIRE_INGEST_", frozen=True, extra="ignore")
+
+    feeds_file: Path = Path("feeds.yaml")
+    # SQLite file with per-feed HTTP cache state, backoff and seen article ids.
+    state_dir: Path = Field(default_factory=lambda: cache_dir() / "ingest")
+
+    # Network safety. Private, loopback, link-local and metadata addresses are refused
+    # unless allow_private is set; allow_hosts exempts named hosts (an intranet feed).
+    allow_private: bool = False
+    allow_hosts: tuple[str, ...] = ()
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=15.0, gt=0)
+    deadline_s: float = Field(default=30.0, gt=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_redirects: int = Field(default=5, ge=0)
+    user_agent: str = "Storywire/0.1 (+https://github.com/storywire/storywire)"
+
+    # Parsing.
+    max_entries: int = Field(default=200, ge=1)
+    max_text_chars: int = Field(default=100_000, ge=100)
+
+    # Concurrency.
+    concurrency: int = Field(default=16, ge=1)
+    per_host_concurrency: int = Field(default=2, ge=1)
+
+    # Scheduling, in seconds.
+    default_interval_s: float = Field(default=600.0, gt=0)
+    min_interval_s: float = Field(default=60.0, gt=0)
+    max_interval_s: float = Field(default=6 * 3600.0, gt=0)
+    jitter: float = Field(default=0.1, ge=0, lt=1)
+    backoff_base_s: float = Field(default=60.0, gt=0)
+    backoff_max_s: float = Field(default=12 * 3600.0, gt=0)
+    tick_s: float = Field(default=1.0, gt=0)
+    batch_feeds: int = Field(default=256, ge=1)
+
+    # Seen article ids kept per feed (the dedupe window).
+    seen_per_feed: int = Field(default=2000, ge=10)
+
+    # Coordination between pollers: "group" joins a Kafka consumer group on the feeds
+    # topic and polls only the feeds of its partitions; "none" polls every feed.
+    coordination: str = Field(default="group", pattern="^(group|none)$")
+    # Partitions of the <prefix>.feeds topic: the unit of ownership (more pollers than this idle).
+    feed_partitions: int = Field(default=12, ge=1)
+
+    ops_port: int = 9101
