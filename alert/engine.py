@@ -223,13 +223,13 @@ def _fires(rule: AnyRule, story: Story, state: StoryState) -> str | None:
         )
     if isinstance(rule, WatchRule):
         if story.updated - story.first_seen <= rule.new_within:
-            return f'new story matching "{rule.query}"'
+            return f"new story matching the watch: {rule.query}"
         base = state.first_size or story.size
         grown = story.size - base
         if (rule.grow_by is not None and grown >= rule.grow_by) or (
             rule.grow_factor is not None and story.size >= base * rule.grow_factor
         ):
-            return f'story matching "{rule.query}" grew from {base} to {story.size} articles'
+            return f"story matching the watch grew from {base} to {story.size} articles: {rule.query}"
         return None
     return _velocity(rule, story, state)
 

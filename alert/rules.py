@@ -35,7 +35,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alert.errors import RulesError
 from alert.query import Query
@@ -108,10 +117,11 @@ class WatchRule(RuleBase):
     grow_by: int | None = Field(default=None, ge=1)
     grow_factor: float | None = Field(default=None, gt=1)
 
-    @model_validator(mode="after")
-    def _query_parses(self) -> WatchRule:
-        Query.parse(self.query)  # ValueError -> a validation error on this rule
-        return self
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, value: str) -> str:
+        Query.parse(value)  # ValueError -> a validation error naming the field
+        return value
 
     @property
     def parsed(self) -> Query:
