@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 log = logging.getLogger("storywire.run")
@@ -67,6 +67,7 @@ class Supervisor:
         ops_base_port: int | None = 9401,
         clock: Callable[[], float] = time.monotonic,
         stop_timeout: float = 30.0,
+        argv_prefix: Sequence[str] = (sys.executable, "-m", "storywire.cli"),
     ) -> None:
         self.clock = clock
         self.stop_timeout = stop_timeout
@@ -75,7 +76,7 @@ class Supervisor:
             env = dict(base_env)
             if ops_base_port is not None and name != "api":
                 env["STORYWIRE_OPS_PORT"] = str(ops_base_port + i)
-            argv = [sys.executable, "-m", "storywire.cli", *args]
+            argv = [*argv_prefix, *args]
             self.children.append(Child(name, argv, env))
 
     def _spawn(self, child: Child) -> None:
