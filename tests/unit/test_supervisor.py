@@ -26,7 +26,8 @@ def test_a_crashed_stage_is_restarted_after_its_backoff_and_stop_is_graceful(tmp
     steady = [
         sys.executable,
         "-c",
-        "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nwhile True: time.sleep(0.05)",
+        "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+        f"open({str(tmp_path / 'ready')!r}, 'w').close()\nwhile True: time.sleep(0.05)",
     ]
     sup = Supervisor({"crash": [], "steady": []}, {}, ops_base_port=None, clock=clock, argv_prefix=[])
     sup.children[0].argv, sup.children[1].argv = crash, steady
@@ -47,5 +48,6 @@ def test_a_crashed_stage_is_restarted_after_its_backoff_and_stop_is_graceful(tmp
         if (tmp_path / "ready").exists():
             break
         time.sleep(0.05)
+    assert (tmp_path / "ready").exists()
     sup.stop()
     assert runner.proc is not None and runner.proc.returncode == 0  # SIGTERM, not SIGKILL
