@@ -97,15 +97,6 @@ class LogSettings(BaseSettings):
     json_lines: bool = Field(default=False, validation_alias="STORYWIRE_LOG_JSON")
 
 
-class OpsSettings(BaseSettings):
-    """The ops endpoints every long-running stage serves (/health, /metrics)."""
-
-    model_config = _section("STORYWIRE_OPS_")
-
-    port: int | None = None  # None: no ops server (one-off commands); compose sets 8081
-    host: str = "0.0.0.0"  # noqa: S104 - reachable by the container's health check and Prometheus
-
-
 class Settings(BaseModel):
     """Every section together; a service takes the sections it needs."""
 
@@ -115,7 +106,6 @@ class Settings(BaseModel):
     es: ElasticsearchSettings
     stack: StackSettings
     model: ModelSettings
-    ops: OpsSettings
 
     @classmethod
     def load(cls, env_file: str | os.PathLike[str] | None = None) -> Settings:
@@ -126,7 +116,6 @@ class Settings(BaseModel):
             es=ElasticsearchSettings(**kw),
             stack=StackSettings(**kw),
             model=ModelSettings(**kw),
-            ops=OpsSettings(**kw),
         )
 
 
@@ -146,7 +135,6 @@ def all_sections() -> list[type[BaseSettings]]:
         ElasticsearchSettings,
         StackSettings,
         ModelSettings,
-        OpsSettings,
     ]
     for ref in STAGE_SECTIONS:
         module, _, name = ref.partition(":")

@@ -20,6 +20,16 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("storywire.run")
 
+# Each stage's ops port (/health, /metrics) is its own setting; `run` sets it per child
+# because embed and cluster share the enrich section.
+OPS_PORT_VARS = {
+    "ingest": "STORYWIRE_INGEST_OPS_PORT",
+    "embed": "STORYWIRE_ENRICH_OPS_PORT",
+    "cluster": "STORYWIRE_ENRICH_OPS_PORT",
+    "index": "STORYWIRE_INDEX_OPS_PORT",
+    "alert": "STORYWIRE_ALERT_OPS_PORT",
+}
+
 # name -> storywire sub-command; the order is the data flow.
 STAGES: dict[str, list[str]] = {
     "ingest": ["ingest"],
@@ -74,8 +84,8 @@ class Supervisor:
         self.children: list[Child] = []
         for i, (name, args) in enumerate(stages.items()):
             env = dict(base_env)
-            if ops_base_port is not None and name != "api":
-                env["STORYWIRE_OPS_PORT"] = str(ops_base_port + i)
+            if ops_base_port is not None and name in OPS_PORT_VARS:
+                env[OPS_PORT_VARS[name]] = str(ops_base_port + i)
             argv = [*argv_prefix, *args]
             self.children.append(Child(name, argv, env))
 

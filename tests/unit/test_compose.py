@@ -63,7 +63,9 @@ def test_health_check_probes_the_port_the_stage_serves(name: str) -> None:
         assert _health_port(svc) == int(cmd[cmd.index("--port") + 1])
         assert any(p.endswith(f":{cmd[cmd.index('--port') + 1]}") for p in svc["ports"])
     else:
-        assert _health_port(svc) == int(svc["environment"]["STORYWIRE_OPS_PORT"])
+        from storywire.supervisor import OPS_PORT_VARS
+
+        assert _health_port(svc) == int(svc["environment"][OPS_PORT_VARS[name]])
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
