@@ -27,8 +27,8 @@ def test_check_reports_a_malformed_file_in_one_line(tmp_path: Path, capsys: pyte
     assert main(["alerts", "check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert (
-        err
-        == f"storywire: error: {bad}: rule 'surge' (rules[0]): field 'ratio': Input should be a valid number, unable to parse string as a number\n"
+        err == f"storywire: error: {bad}: rule 'surge' (rules[0]): field 'ratio': "
+        "Input should be a valid number, unable to parse string as a number\n"
     )
 
 
@@ -37,8 +37,8 @@ def test_test_renders_what_the_rule_would_send(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     first, rest = out.split("\n", 1)
     assert (
-        first
-        == "# rule 'breaking' fires for story s-kremlin-1: breaking: 5 articles from 4 sources in 20 min (at least 4 from 3 within 60 min)"
+        first == "# rule 'breaking' fires for story s-kremlin-1: "
+        "breaking: 5 articles from 4 sources in 20 min (at least 4 from 3 within 60 min)"
     )
     payload = json.loads(rest.split("\n", 1)[1])
     assert payload["blocks"][0]["text"]["text"] == "Breaking: Kremlin drone attack"
