@@ -1,0 +1,424 @@
+"""Online story clustering: the pure core (numpy only; no Kafka, no model).
+
+Each embedded article is compared with the active stories: those last seen within
+``window_days`` of it. The score of article ``a`` against story ``s`` is
+
+    (1 - λ) * cos(a, centroid_s) + λ * lexical(a, s) - time(a, s) - conflict(a, s)
+
+where ``lexical`` is the cosine of TF-IDF vectors of names, places, numbers and other
+content words (IDF = inverse story frequency over active stories), ``time`` grows with
+the gap between the article and the story's first/last seen (Gaussian, a few days
+wide) and ``conflict`` counts against an article whose figures ("iPhone 15") disagree
+with the story's ("iPhone 16"). At or above ``join_threshold`` the article joins the
+best story, otherwise it opens a new one. When an article qualifies for two stories and
+those stories score above ``merge_threshold`` against each other, the smaller one is
+merged into the larger ("merged into X"; ``resolve`` keeps its id working). Stories not
+seen for ``dormant_after_days`` of stream time (the latest published time seen) become
+dormant and leave memory.
+
+Speed: centroids are rows of one float32 matrix; a batch of articles is pre-screened
+with one matrix product, and rows changed earlier in the same batch are recomputed, so
+``assign_batch`` gives exactly what one-by-one ``assign`` would. Final scores are
+computed in float64 from the stored float32 values, so they do not depend on how the
+stream was cut into batches: the same input order gives the same stories, also after
+``restore`` from the snapshots this clusterer emitted.
+
+    ClusterError
+     +-- DimensionMismatch   an embedding's size differs from the stories' centroids
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from enrich.features import article_terms, is_figure
+from enrich.settings import EnrichSettings
+from enrich.story_state import MICROS_PER_DAY, StoryState, to_micros
+from storywire.messages import EmbeddedArticle, Story, StoryArticle, StoryStatus, utcnow
+
+F32 = npt.NDArray[np.float32]
+HOUR_MICROS = 3_600_000_000
+_PRESCREEN_CELLS = 4_000_000  # batch rows x stories per matrix product (16 MB of float32)
+
+
+class ClusterError(Exception):
+    """An article could not be clustered."""
+
+
+class DimensionMismatch(ClusterError):
+    """The embedding has a different size than the centroids (a model change?)."""
+
+
+class Assignment(NamedTuple):
+    article_id: str
+    story_id: str
+    similarity: float
+    label: str
+    new_story: bool
+    duplicate: bool
+
+
+class Clusterer:
+    """The clustering state and its update rule. Not thread-safe; one instance per consumer."""
+
+    def __init__(self, settings: EnrichSettings | None = None, now: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings or EnrichSettings()
+        self._now = now
+        self._dim = 0
+        self._u: F32 = np.zeros((0, 0), dtype=np.float32)
+        self._first = np.zeros(0, dtype=np.int64)
+        self._last = np.zeros(0, dtype=np.int64)
+        self._active = np.zeros(0, dtype=bool)
+        self._row_ids: list[str | None] = []
+        self._free: list[int] = []
+        self._rows = 0  # rows in use or freed (high-water mark)
+        self.stories: dict[str, StoryState] = {}  # active stories only
+        self._resolve: dict[str, str] = {}  # merged story -> story it was merged into
+        self._member_of: dict[str, str] = {}  # article id -> story id (active stories)
+        self._sf: dict[str, int] = {}  # term -> number of active stories with it in their profile
+        self._seq = 0  # stories ever opened; part of the next story id
+        self._clock = -(2**62)
+        self._sweep_bucket = -(2**62)
+        self._changed: dict[str, None] = {}
+        self._retired: dict[str, tuple[StoryState, F32]] = {}
+
+    # ----------------------------------------------------------------------------- public
+    @property
+    def active_count(self) -> int:
+        return len(self.stories)
+
+    def resolve(self, story_id: str) -> str:
+        """The story an id stands for now, following "merged into" links."""
+        seen = 0
+        while story_id in self._resolve and seen < 1000:
+            story_id = self._resolve[story_id]
+            seen += 1
+        return story_id
+
+    def assign(self, article: EmbeddedArticle) -> Assignment:
+        return self.assign_batch([article])[0]
+
+    def assign_batch(self, articles: Sequence[EmbeddedArticle]) -> list[Assignment]:
+        """Assign articles in order; the result is the same as assigning them one by one."""
+        out: list[Assignment] = []
+        i = 0
+        while i < len(articles):
+            step = max(1, min(len(articles) - i, _PRESCREEN_CELLS // max(1, self._rows)))
+            chunk = articles[i : i + step]
+            vecs = [self._vector(a) for a in chunk]
+            grid = np.asarray(np.stack(vecs) @ self._u[: self._rows].T) if self._rows else None
+            width = self._rows
+            dirty: set[int] = set()
+            for k, art in enumerate(chunk):
+                row_sims = grid[k] if grid is not None else np.zeros(0, dtype=np.float32)
+                out.append(self._assign_one(art, vecs[k], row_sims, width, dirty))
+            i += step
+        return out
+
+    def take_changes(self) -> list[Story]:
+        """Snapshots (latest version) of every story changed since the last call, in order."""
+        now = self._now()
+        out: list[Story] = []
+        for sid in self._changed:
+            st = self.stories.get(sid)
+            if st is not None:
+                out.append(st.snapshot(self._u[st.row], now, self.settings.max_snapshot_members))
+            elif sid in self._retired:
+                old, centroid = self._retired[sid]
+                out.append(old.snapshot(centroid, now, self.settings.max_snapshot_members))
+        self._changed.clear()
+        self._retired.clear()
+        return out
+
+    def snapshot(self, story_id: str) -> Story | None:
+        st = self.stories.get(self.resolve(story_id))
+        if st is None:
+            return None
+        return st.snapshot(self._u[st.row], self._now(), self.settings.max_snapshot_members)
+
+    def restore(self, snapshots: Iterable[Story]) -> None:
+        """Rebuild the state from the snapshots this core emitted (a compacted topic read to its end)."""
+        if self._seq or self.stories:
+            raise ClusterError("restore needs an empty clusterer")
+        latest: dict[str, Story] = {}
+        for snap in snapshots:
+            if snap.id not in latest or snap.version >= latest[snap.id].version:
+                latest[snap.id] = snap
+        self._seq = len(latest)
+        for sid in sorted(latest):
+            snap = latest[sid]
+            self._clock = max(self._clock, to_micros(snap.last_seen))
+            if snap.status is StoryStatus.MERGED and snap.merged_into:
+                self._resolve[sid] = snap.merged_into
+            elif snap.status is StoryStatus.ACTIVE and snap.centroid:
+                st = StoryState.from_snapshot(snap)
+                vec = np.asarray(snap.centroid, dtype=np.float32)
+                self._ensure_dim(len(vec))
+                self._attach(st, vec)
+                for aid in st.members:
+                    self._member_of[aid] = sid
+                self._sf_add(st.profile)
+        self._sweep_bucket = self._clock // HOUR_MICROS
+
+    # --------------------------------------------------------------------------- scoring
+    def _idf(self, term: str) -> float:
+        return math.log((1.0 + len(self.stories)) / (1.0 + self._sf.get(term, 0))) + 1.0
+
+    def _lexical(self, a_vec: dict[str, float], a_norm: float, st: StoryState) -> float:
+        if a_norm == 0.0 or not st.profile:
+            return 0.0
+        dot = 0.0
+        s_norm = 0.0
+        for term, w in st.profile.items():
+            x = w * self._idf(term)
+            s_norm += x * x
+            av = a_vec.get(term)
+            if av is not None:
+                dot += av * x
+        return dot / (a_norm * math.sqrt(s_norm)) if s_norm else 0.0
+
+    def _conflict(self, figures: set[str], st: StoryState) -> float:
+        if not figures:
+            return 0.0
+        heavy = 0.5 * st.size * 2.0  # a figure most members stress (title or name weight)
+        story_figs = {t for t, w in st.profile.items() if is_figure(t) and w >= heavy}
+        if story_figs and not (story_figs & figures):
+            return 1.0
+        return 0.0
+
+    def _time_penalty(self, t: int, st: StoryState) -> float:
+        gap = max(0, t - st.last, st.first - t) / MICROS_PER_DAY
+        s = self.settings
+        return s.time_weight * (1.0 - math.exp(-((gap / s.time_scale_days) ** 2)))
+
+    # ------------------------------------------------------------------------ assignment
+    def _vector(self, article: EmbeddedArticle) -> F32:
+        vec = np.asarray(article.embedding, dtype=np.float32)
+        self._ensure_dim(len(vec))
+        return vec
+
+    def _ensure_dim(self, dim: int) -> None:
+        if self._dim == 0:
+            self._dim = dim
+            self._u = np.zeros((0, dim), dtype=np.float32)
+        elif dim != self._dim:
+            raise DimensionMismatch(f"embedding has {dim} values, the stories' centroids have {self._dim}")
+
+    def _candidates(self, v: F32, row_sims: F32, width: int, dirty: set[int], t: int) -> list[int]:
+        s = self.settings
+        sims = np.full(self._rows, -np.inf, dtype=np.float32)
+        sims[:width] = row_sims[:width]
+        extra = sorted(r for r in dirty if r < self._rows) + list(range(width, self._rows))
+        if extra:
+            idx = np.asarray(sorted(set(extra)), dtype=np.int64)
+            sims[idx] = self._u[idx] @ v
+        cand = np.flatnonzero(sims >= s.semantic_floor)
+        if len(cand) == 0:
+            return []
+        window = int(s.window_days * MICROS_PER_DAY)
+        gap = np.maximum(np.maximum(t - self._last[cand], self._first[cand] - t), 0)
+        cand = cand[self._active[cand] & (gap <= window)]
+        if len(cand) > s.max_candidates:
+            top = np.argpartition(-sims[cand], s.max_candidates - 1)[: s.max_candidates]
+            cand = cand[top]
+        return [int(r) for r in cand]
+
+    def _assign_one(self, art: EmbeddedArticle, v: F32, row_sims: F32, width: int, dirty: set[int]) -> Assignment:
+        s = self.settings
+        known = self._member_of.get(art.id)
+        if known is not None:
+            st = self.stories[self.resolve(known)]
+            return Assignment(art.id, st.id, float(np.dot(self._u[st.row], v)), st.label, False, True)
+        t = to_micros(art.published)
+        if t > self._clock:
+            self._clock = t
+            self._sweep(dirty)
+        weights = article_terms(art, s.lead_chars)
+        a_vec = {term: w * self._idf(term) for term, w in weights.items()}
+        a_norm = math.sqrt(sum(x * x for x in a_vec.values()))
+        figures = {term for term, w in weights.items() if is_figure(term) and w >= 4.0}
+        v64 = v.astype(np.float64)
+        scored: list[tuple[float, str]] = []
+        for r in self._candidates(v, row_sims, width, dirty, t):
+            st = self.stories[self._row_ids[r] or ""]
+            sem = float(np.dot(self._u[r].astype(np.float64), v64))
+            score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * self._lexical(a_vec, a_norm, st)
+            score -= self._time_penalty(t, st) + s.conflict_weight * self._conflict(figures, st)
+            scored.append((score, st.id))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        if scored and scored[0][0] >= s.join_threshold:
+            score, sid = scored[0]
+            st = self.stories[sid]
+            self._join(st, art, v64, weights, score)
+            dirty.add(st.row)
+            for other_score, other in scored[1:]:
+                if other_score < s.join_threshold:
+                    break
+                if other in self.stories and st.id in self.stories:
+                    st = self._maybe_merge(st, self.stories[other], t, dirty)
+            return Assignment(art.id, st.id, score, st.label, False, False)
+        st = self._open(art, v64, weights)
+        dirty.add(st.row)
+        return Assignment(art.id, st.id, 1.0, st.label, True, False)
+
+    def _open(self, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float]) -> StoryState:
+        digest = hashlib.blake2b(f"{art.id}\x00{self._seq}".encode(), digest_size=8).hexdigest()
+        self._seq += 1
+        st = StoryState(f"st-{digest}", to_micros(art.published))
+        norm = float(np.linalg.norm(v64)) or 1.0
+        st.scale = norm
+        self._attach(st, (v64 / norm).astype(np.float32))
+        self._add_member(st, art, weights, 1.0)
+        return st
+
+    def _join(
+        self, st: StoryState, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float], sim: float
+    ) -> None:
+        total = self._u[st.row].astype(np.float64) * st.scale + v64
+        self._set_centroid(st, total)
+        t = to_micros(art.published)
+        st.first = min(st.first, t)
+        st.last = max(st.last, t)
+        self._first[st.row] = st.first
+        self._last[st.row] = st.last
+        self._add_member(st, art, weights, sim)
+
+    def _add_member(self, st: StoryState, art: EmbeddedArticle, weights: dict[str, float], sim: float) -> None:
+        s = self.settings
+        st.members[art.id] = None
+        self._member_of[art.id] = st.id
+        st.sources[art.source] = None
+        if art.language:
+            st.languages[art.language] = None
+        self._update_profile(st, weights)
+        top = StoryArticle(id=art.id, title=art.title, url=art.url, source=art.source, published=art.published)
+        st.add_top(sim, top, s.top_articles)
+        st.relabel(self._idf, s.keywords, s.label_max_words)
+        st.version += 1
+        self._changed[st.id] = None
+
+    def _update_profile(self, st: StoryState, weights: dict[str, float]) -> None:
+        before = set(st.profile)
+        st.add_terms(weights, self.settings.profile_terms)
+        after = set(st.profile)
+        self._sf_remove(before - after)
+        self._sf_add(after - before)
+
+    def _set_centroid(self, st: StoryState, total: npt.NDArray[np.float64]) -> None:
+        norm = float(np.linalg.norm(total))
+        if norm > 0.0:
+            st.scale = norm
+            self._u[st.row] = (total / norm).astype(np.float32)
+
+    # ------------------------------------------------------------------- merge, dormancy
+    def _maybe_merge(self, a: StoryState, b: StoryState, t: int, dirty: set[int]) -> StoryState:
+        s = self.settings
+        sem = float(np.dot(self._u[a.row].astype(np.float64), self._u[b.row].astype(np.float64)))
+        a_vec = {term: w * self._idf(term) for term, w in a.profile.items()}
+        a_norm = math.sqrt(sum(x * x for x in a_vec.values()))
+        gap = max(0, a.first - b.last, b.first - a.last)
+        time_pen = s.time_weight * (1.0 - math.exp(-((gap / MICROS_PER_DAY / s.time_scale_days) ** 2)))
+        score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * self._lexical(a_vec, a_norm, b) - time_pen
+        if score < s.merge_threshold:
+            return a
+        keep, gone = (a, b) if (-a.size, a.first, a.id) <= (-b.size, b.first, b.id) else (b, a)
+        total = self._u[keep.row].astype(np.float64) * keep.scale + self._u[gone.row].astype(np.float64) * gone.scale
+        self._set_centroid(keep, total)
+        keep.first = min(keep.first, gone.first)
+        keep.last = max(keep.last, gone.last)
+        self._first[keep.row] = keep.first
+        self._last[keep.row] = keep.last
+        for aid in gone.members:
+            keep.members[aid] = None
+            self._member_of[aid] = keep.id
+        keep.sources.update(gone.sources)
+        keep.languages.update(gone.languages)
+        self._update_profile(keep, gone.profile)
+        for sim, top in gone.top:
+            keep.add_top(sim, top, s.top_articles)
+        keep.absorbed.append(gone.id)
+        keep.relabel(self._idf, s.keywords, s.label_max_words)
+        keep.version += 1
+        self._changed[keep.id] = None
+        dirty.add(keep.row)
+        dirty.add(gone.row)
+        gone.merged_into = keep.id
+        self._resolve[gone.id] = keep.id
+        self._retire(gone, StoryStatus.MERGED)
+        return keep
+
+    def _sweep(self, dirty: set[int]) -> None:
+        bucket = self._clock // HOUR_MICROS
+        if bucket <= self._sweep_bucket:
+            return
+        self._sweep_bucket = bucket
+        limit = self._clock - int(self.settings.dormant_after_days * MICROS_PER_DAY)
+        rows = np.flatnonzero(self._active[: self._rows] & (self._last[: self._rows] < limit))
+        for r in rows.tolist():
+            st = self.stories[self._row_ids[r] or ""]
+            for aid in st.members:
+                if self._member_of.get(aid) == st.id:
+                    del self._member_of[aid]
+            dirty.add(r)
+            self._retire(st, StoryStatus.DORMANT)
+
+    def _retire(self, st: StoryState, status: StoryStatus) -> None:
+        row = st.row
+        self._retired[st.id] = (st, self._u[row].copy())
+        st.status = status
+        st.version += 1
+        self._changed[st.id] = None
+        self._sf_remove(set(st.profile))
+        del self.stories[st.id]
+        self._active[row] = False
+        self._row_ids[row] = None
+        self._free.append(row)
+        st.row = -1
+
+    # ------------------------------------------------------------------------ bookkeeping
+    def _attach(self, st: StoryState, unit: F32) -> None:
+        if self._free:
+            row = self._free.pop()
+        else:
+            if self._rows == len(self._u):
+                self._grow()
+            row = self._rows
+            self._rows += 1
+            self._row_ids.append(None)
+        self._u[row] = unit
+        self._first[row] = st.first
+        self._last[row] = st.last
+        self._active[row] = True
+        self._row_ids[row] = st.id
+        st.row = row
+        self.stories[st.id] = st
+
+    def _grow(self) -> None:
+        cap = len(self._u) + max(1024, len(self._u) // 4)
+        u = np.zeros((cap, self._dim), dtype=np.float32)
+        u[: len(self._u)] = self._u
+        self._u = u
+        self._first = np.resize(self._first, cap)
+        self._last = np.resize(self._last, cap)
+        active = np.zeros(cap, dtype=bool)
+        active[: len(self._active)] = self._active
+        self._active = active
+
+    def _sf_add(self, terms: Iterable[str]) -> None:
+        for term in terms:
+            self._sf[term] = self._sf.get(term, 0) + 1
+
+    def _sf_remove(self, terms: Iterable[str]) -> None:
+        for term in terms:
+            n = self._sf.get(term, 0) - 1
+            if n > 0:
+                self._sf[term] = n
+            else:
+                self._sf.pop(term, None)

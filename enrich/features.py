@@ -1,0 +1,126 @@
+"""Text features of an article: the text to embed and the weighted terms to compare.
+
+Pure functions, no I/O. The lexical view is what tells two events on one topic apart:
+names, places and numbers ("Kremlin", "Idalia", "15", "7.8") that a sentence embedding
+blurs. Terms are lower-cased, accent-folded word and number tokens of the title and the
+lead; tokens that look like names or figures in the original text (capitalised inside a
+sentence, all-caps, or containing a digit) and title tokens weigh more. Weights are raw
+term frequencies here; the clusterer applies an inverse story frequency on top.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+from storywire.messages import Article
+
+_TOKEN = re.compile(r"[^\W_]+(?:[.,:][0-9]+)*", re.UNICODE)
+_SENTENCE_END = re.compile(r"[.!?:;\n\"“”(\[—–-]\s*$")
+_SPACES = re.compile(r"\s+")
+
+# Function words of the languages we see most; content words are left to the IDF.
+_STOPWORD_TEXT = """
+    a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself
+    no nor not now of off on once only or other our ours ourselves out over own same she should so some such
+    than that the their theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your yours yourself
+    said says say new one two after amid over may might must shall us via per its it's s t re ve ll d m
+    monday tuesday wednesday thursday friday saturday sunday today yesterday tonight night morning
+    week weeks day days year years time times news live updates update latest report reports reported
+    le la les de des du un une et en au aux est pour par sur dans que qui il elle ne pas plus ce cette
+    der die das und ein eine ist im mit von zu den dem nach auf fur bei
+    il lo gli di da del della che per con non una uno sono
+    el los las y con por para del al es se su
+    het een van op voor met zijn niet bij
+    og er en et pa som med til av for den det
+    o os as do da dos das em um uma com para
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents, so "Séisme" and "seisme" are one term."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def lead(article: Article, max_chars: int = 500) -> str:
+    """The opening of the article body (content, else summary), cut at a word boundary."""
+    body = article.content.strip() or article.summary.strip()
+    body = _SPACES.sub(" ", body)
+    if len(body) <= max_chars:
+        return body
+    cut = body.rfind(" ", 0, max_chars)
+    return body[: cut if cut > max_chars // 2 else max_chars]
+
+
+def embedding_text(article: Article, lead_chars: int = 500) -> str:
+    """Title plus lead: what the embedding worker encodes."""
+    body = lead(article, lead_chars)
+    title = article.title.strip()
+    if not body:
+        return title
+    if body.lower().startswith(title.lower()[:40]):
+        return body
+    return f"{title}. {body}"
+
+
+def _norm_token(tok: str) -> str:
+    tok = fold(tok)
+    if any(ch.isdigit() for ch in tok):
+        tok = tok.replace(",", "")  # 1,600 -> 1600
+        if ":" in tok:  # clock times say little about which event it is
+            return ""
+    return tok.rstrip(".,:")
+
+
+def _is_name_or_figure(raw: str, text: str, start: int) -> bool:
+    if any(ch.isdigit() for ch in raw):
+        return True
+    if len(raw) >= 2 and raw.isupper():
+        return True
+    if not raw[:1].isupper():
+        return False
+    # A capital right after a sentence start is just grammar.
+    return start > 0 and not _SENTENCE_END.search(text[max(0, start - 3) : start])
+
+
+def terms(
+    title: str, body: str, *, title_weight: float = 2.0, name_weight: float = 2.0, max_terms: int = 64
+) -> dict[str, float]:
+    """Weighted terms of a title and a lead. Deterministic; keeps the ``max_terms`` heaviest."""
+    out: dict[str, float] = {}
+    for text, base in ((title, title_weight), (body, 1.0)):
+        for m in _TOKEN.finditer(text):
+            raw = m.group(0)
+            tok = _norm_token(raw)
+            if len(tok) < 2 and not tok.isdigit():
+                continue
+            if tok in STOPWORDS:
+                continue
+            w = base * (name_weight if _is_name_or_figure(raw, text, m.start()) else 1.0)
+            out[tok] = out.get(tok, 0.0) + w
+    if len(out) > max_terms:
+        out = dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms])
+    return out
+
+
+def article_terms(article: Article, lead_chars: int = 500, max_terms: int = 64) -> dict[str, float]:
+    return terms(article.title, lead(article, lead_chars), max_terms=max_terms)
+
+
+def title_words(title: str) -> list[str]:
+    """The words of a title as written (for labels), without surrounding punctuation."""
+    return [w.strip("\"'“”‘’()[]:;,.!?|") for w in title.split() if w.strip("\"'“”‘’()[]:;,.!?|")]
+
+
+def is_figure(term: str) -> bool:
+    return any(ch.isdigit() for ch in term)
+
+
+def top_terms(weights: Mapping[str, float], n: int) -> list[str]:
+    return [t for t, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]

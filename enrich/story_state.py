@@ -1,0 +1,180 @@
+"""One story's mutable state inside the clusterer, its label, and its snapshot.
+
+The snapshot (``storywire.messages.Story``) carries everything needed to rebuild the
+state exactly after a restart: the unit centroid as float32 values and its scale (the
+norm of the sum of member vectors), the term profile, the member ids and the top
+articles with their similarity. Times are kept as integer microseconds so a round trip
+through JSON changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from enrich.features import STOPWORDS, fold, title_words, top_terms
+from storywire.messages import Story, StoryArticle, StoryStatus
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROS_PER_DAY = 86_400_000_000
+
+
+def to_micros(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+class StoryState:
+    """A story while it is active (or the record of one that is not)."""
+
+    __slots__ = (
+        "absorbed",
+        "first",
+        "id",
+        "keywords",
+        "label",
+        "languages",
+        "last",
+        "members",
+        "merged_into",
+        "profile",
+        "row",
+        "scale",
+        "sources",
+        "status",
+        "top",
+        "version",
+    )
+
+    def __init__(self, story_id: str, first: int) -> None:
+        self.id = story_id
+        self.row = -1  # row in the clusterer's centroid matrix while active
+        self.scale = 0.0
+        self.first = first
+        self.last = first
+        self.members: dict[str, None] = {}  # an ordered set
+        self.sources: dict[str, None] = {}
+        self.languages: dict[str, None] = {}
+        self.profile: dict[str, float] = {}
+        self.top: list[tuple[float, StoryArticle]] = []
+        self.label = ""
+        self.keywords: tuple[str, ...] = ()
+        self.version = 0
+        self.status = StoryStatus.ACTIVE
+        self.merged_into: str | None = None
+        self.absorbed: list[str] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def add_terms(self, weights: dict[str, float], limit: int) -> None:
+        prof = self.profile
+        for term, w in weights.items():
+            prof[term] = prof.get(term, 0.0) + w
+        if len(prof) > limit:
+            self.profile = dict(sorted(prof.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+
+    def add_top(self, similarity: float, article: StoryArticle, limit: int) -> None:
+        if any(a.id == article.id for _, a in self.top):
+            return
+        self.top.append((similarity, article))
+        self.top.sort(key=lambda sa: (-sa[0], sa[1].published, sa[1].id))
+        del self.top[limit:]
+
+    def relabel(self, idf: Callable[[str], float], n_keywords: int, max_words: int) -> None:
+        weights = {t: w * idf(t) for t, w in self.profile.items()}
+        self.keywords = tuple(top_terms(weights, n_keywords))
+        self.label = choose_label([(s, a.title) for s, a in self.top], weights, max_words)
+
+    def snapshot(self, centroid: npt.NDArray[np.float32] | None, updated: datetime, max_members: int) -> Story:
+        members = tuple(self.members)
+        if len(members) > max_members:
+            members = members[-max_members:]
+        return Story(
+            id=self.id,
+            version=self.version,
+            label=self.label,
+            keywords=self.keywords,
+            size=self.size,
+            sources=tuple(self.sources),
+            languages=tuple(self.languages),
+            first_seen=from_micros(self.first),
+            last_seen=from_micros(self.last),
+            centroid=tuple(centroid.tolist()) if centroid is not None else (),
+            centroid_scale=self.scale,
+            top_articles=tuple(a.model_copy(update={"similarity": s}) for s, a in self.top),
+            status=self.status,
+            merged_into=self.merged_into,
+            absorbed=tuple(self.absorbed),
+            profile=dict(self.profile),
+            members=members,
+            updated=updated,
+        )
+
+    @classmethod
+    def from_snapshot(cls, story: Story) -> StoryState:
+        st = cls(story.id, to_micros(story.first_seen))
+        st.last = to_micros(story.last_seen)
+        st.scale = story.centroid_scale or 0.0
+        st.members = dict.fromkeys(story.members)
+        st.sources = dict.fromkeys(story.sources)
+        st.languages = dict.fromkeys(story.languages)
+        st.profile = dict(story.profile)
+        st.top = [(a.similarity if a.similarity is not None else 0.0, a) for a in story.top_articles]
+        st.label = story.label
+        st.keywords = story.keywords
+        st.version = story.version
+        st.status = story.status
+        st.merged_into = story.merged_into
+        st.absorbed = list(story.absorbed)
+        return st
+
+
+def _window_score(words: list[str], weights: dict[str, float], max_words: int) -> tuple[float, int, int]:
+    """The best run of words by summed term weight, trimmed of function words at both ends."""
+    keys = [fold(w) for w in words]
+    best = (0.0, 0, min(len(words), 1))
+    for i in range(len(words)):
+        if keys[i] in STOPWORDS:
+            continue
+        total = 0.0
+        for j in range(i, len(words)):
+            if j - i >= max_words:
+                break
+            total += weights.get(keys[j].replace(",", ""), 0.0)
+            if keys[j] in STOPWORDS:
+                continue
+            if total > best[0] + 1e-12:
+                best = (total, i, j + 1)
+    return best
+
+
+def choose_label(titles: list[tuple[float, str]], weights: dict[str, float], max_words: int) -> str:
+    """A short phrase from a member title, for closeness to the centroid and frequency.
+
+    Each candidate title (the members closest to the centroid) is scored by its similarity
+    to the centroid plus how much of the story's term weight its best run of at most
+    ``max_words`` words covers; the best run of the best title is the label.
+    """
+    if not titles:
+        return ""
+    mass = sum(sorted(weights.values(), reverse=True)[:max_words]) or 1.0
+    best: tuple[float, str] = (-math.inf, titles[0][1])
+    for sim, title in titles:
+        words = title_words(title)
+        if not words:
+            continue
+        cover, i, j = _window_score(words, weights, max_words)
+        score = 0.5 * sim + 0.5 * cover / mass
+        if score > best[0] + 1e-12:
+            phrase = " ".join(words[i:j])
+            best = (score, phrase[:1].upper() + phrase[1:])
+    return best[1]
