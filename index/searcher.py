@@ -67,6 +67,8 @@ class SearchService:
         try:
             resp = self.es.get(index=self.names.stories, id=story_id, source_excludes=["centroid", "titles"])
         except NotFoundError as exc:
+            if "index_not_found" in str(exc):
+                raise self._unavailable("story", exc) from exc
             raise StoryNotFound(f"no story {story_id!r}") from exc
         except (ApiError, TransportError) as exc:
             raise self._unavailable("story", exc) from exc
@@ -166,6 +168,10 @@ class SearchService:
         name = type(exc).__name__ if isinstance(exc, BaseException) else "ApiError"
         SEARCH_ERRORS.labels(kind, name).inc()
         log.warning("search failed", extra={"kind": kind, "error": str(exc)[:300]})
+        if "index_not_found" in str(exc):
+            return SearchUnavailable(
+                f"the indices under prefix {self.names.prefix!r} do not exist yet: start `storywire index run`"
+            )
         return SearchUnavailable(f"search is unavailable: {str(exc)[:200]}")
 
 

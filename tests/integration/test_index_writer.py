@@ -1,0 +1,166 @@
+"""The index writer against the real Kafka and Elasticsearch."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from index.client import IndexNames, make_client
+from index.search import StoryQuery
+from index.searcher import SearchService
+from index.settings import IndexSettings
+from storywire.bus import Topics
+from storywire.config import ElasticsearchSettings, KafkaSettings
+from storywire.messages import StoryArticle, StoryStatus
+from tests.factories import T0, enriched, story
+from tests.integration.test_index_helpers import (
+    Proxy,
+    committed,
+    count,
+    docs,
+    drain,
+    produce,
+    read_all,
+    wait_for,
+    writer,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _articles(n: int, start: int = 1, story_id: str = "s1") -> list:  # type: ignore[type-arg]
+    return [
+        enriched(i, story_id=story_id, source=f"src{i % 3}.example", published=T0 + timedelta(minutes=10 * i))
+        for i in range(start, start + n)
+    ]
+
+
+def test_round_trip_and_replay(kafka_settings: KafkaSettings, es_settings: ElasticsearchSettings) -> None:
+    topics = Topics(kafka_settings.topic_prefix)
+    names = IndexNames(es_settings.index_prefix)
+    bank = story(
+        "s2",
+        1,
+        label="Central bank raises interest rates",
+        keywords=("bank", "rates"),
+        centroid=(0.0, 1.0, 0.0, 0.0),
+        top_articles=(
+            StoryArticle(id="b1", title="Rates go up again", url="https://b/1", source="b.example", published=T0),
+        ),
+    )
+    with writer(kafka_settings, es_settings) as w:
+        produce(kafka_settings, topics.stories, [story("s1", 1), bank])  # topics exist once the writer is built
+        produce(kafka_settings, topics.enriched, _articles(6))
+        drain(w, 8)
+    es = make_client(es_settings)
+    first_articles, first_stories = docs(es, names.articles), docs(es, names.stories)
+    assert sorted(first_articles) == [f"a{i:04d}" for i in range(1, 7)]
+    assert first_stories["s1"]["label"] == "Kremlin drone attack"
+    assert committed(kafka_settings, "index", topics.enriched) == 6
+
+    service = SearchService(es, names, IndexSettings())
+    page = service.search_stories(StoryQuery(q="kremlin"))
+    assert [h.id for h in page.results] == ["s1"]
+    assert page.results[0].top_articles[0].title == "Drones hit the Kremlin"
+    detail = service.story("s1")
+    assert [a.id for a in detail.articles.results] == [f"a{i:04d}" for i in range(1, 7)]  # oldest first
+    assert {b.key: b.count for b in detail.sources} == {"src0.example": 2, "src1.example": 2, "src2.example": 2}
+    assert sum(b.count for b in detail.histogram) == 6
+    assert detail.interval == "1h"
+
+    # Replay everything with a fresh consumer group: same documents, same counts.
+    with writer(kafka_settings, es_settings, group="replay") as w:
+        drain(w, 8)
+    again_articles, again_stories = docs(es, names.articles), docs(es, names.stories)
+    strip = lambda d: {k: {f: v for f, v in doc.items() if f != "_version"} for k, doc in d.items()}  # noqa: E731
+    assert strip(again_articles) == strip(first_articles)
+    assert again_stories == first_stories  # stories keep even their external version
+    assert count(es, names.articles) == 6
+    assert count(es, names.stories) == 2
+    es.close()
+
+
+def test_story_snapshots_never_go_backwards(kafka_settings: KafkaSettings, es_settings: ElasticsearchSettings) -> None:
+    topics = Topics(kafka_settings.topic_prefix)
+    names = IndexNames(es_settings.index_prefix)
+    with writer(kafka_settings, es_settings) as w:
+        produce(kafka_settings, topics.stories, [story("s1", 3, label="Newest label", size=9)])
+        drain(w, 1)
+        produce(kafka_settings, topics.stories, [story("s1", 2, label="Older label", size=4)])
+        drain(w, 1)
+        produce(
+            kafka_settings,
+            topics.stories,
+            [story("s7", 5, status=StoryStatus.MERGED, merged_into="s1", centroid=()), story("s7", 4)],
+        )
+        drain(w, 2)
+    es = make_client(es_settings)
+    got = docs(es, names.stories)
+    assert (got["s1"]["version"], got["s1"]["label"], got["s1"]["size"], got["s1"]["_version"]) == (
+        3,
+        "Newest label",
+        9,
+        3,
+    )
+    assert (got["s7"]["status"], got["s7"]["merged_into"], got["s7"]["version"]) == ("merged", "s1", 5)
+    assert committed(kafka_settings, "index", topics.stories) == 4  # the stale ones count as done
+    es.close()
+
+
+def test_refused_documents_and_poison_go_to_the_dead_letter_topic(
+    kafka_settings: KafkaSettings, es_settings: ElasticsearchSettings
+) -> None:
+    topics = Topics(kafka_settings.topic_prefix)
+    names = IndexNames(es_settings.index_prefix)
+    bad_dims = enriched(2, embedding=(1.0, 0.0, 0.0, 0.0, 0.0))  # the mapping says 4 dims
+    with writer(kafka_settings, es_settings) as w:
+        produce(kafka_settings, topics.enriched, [enriched(1), bad_dims, enriched(3)], raw=[b"not json"])
+        drain(w, 4)
+    dead = read_all(kafka_settings, topics.dlq, 2)
+    errors = {dict(r.headers)["storywire.error"].decode() for r in dead}
+    assert len(dead) == 2
+    assert any("elasticsearch refused the document" in e and "dimensions" in e for e in errors), errors
+    assert any("not JSON" in e for e in errors)
+    es = make_client(es_settings)
+    assert sorted(docs(es, names.articles)) == ["a0001", "a0003"]
+    assert committed(kafka_settings, "index", topics.enriched) == 4
+    es.close()
+
+
+def test_outage_pauses_then_every_article_is_there_once(
+    kafka_settings: KafkaSettings, es_settings: ElasticsearchSettings
+) -> None:
+    topics = Topics(kafka_settings.topic_prefix)
+    names = IndexNames(es_settings.index_prefix)
+    proxy = Proxy(es_settings.url)
+    es = make_client(es_settings)
+    try:
+        with writer(kafka_settings, es_settings, es_url=proxy.url) as w:
+            produce(kafka_settings, topics.enriched, _articles(20))
+            drain(w, 20)
+            assert count(es, names.articles) == 20
+
+            proxy.cut()
+            produce(kafka_settings, topics.enriched, _articles(30, start=21))
+            produce(kafka_settings, topics.stories, [story("s1", 1)])
+            thread = threading.Thread(target=w.run, daemon=True)
+            thread.start()
+            wait_for(lambda: w.retries >= 3, "the writer to retry against the cut proxy")
+            assert w.paused
+            assert committed(kafka_settings, "index", topics.enriched) == 20  # nothing committed early
+
+            proxy.restore()
+            wait_for(lambda: committed(kafka_settings, "index", topics.enriched) == 50, "the backlog to be committed")
+            w.stop.set()
+            thread.join(timeout=30)
+            assert not thread.is_alive()
+            assert not w.paused
+        got = docs(es, names.articles)
+        assert sorted(got) == [f"a{i:04d}" for i in range(1, 51)]
+        assert count(es, names.articles) == 50
+        assert count(es, names.stories) == 1
+    finally:
+        proxy.close()
+        es.close()
