@@ -190,3 +190,22 @@ class Proxy:
         self.closed.set()
         self.server.close()
         self.thread.join(timeout=5)
+
+
+def load(es_settings: ElasticsearchSettings, articles: Iterable[Any], stories: Iterable[Any], dims: int) -> None:
+    """Index messages straight through the writer's pure actions (no Kafka), then refresh."""
+    from index.documents import article_action, story_action
+
+    names = IndexNames(es_settings.index_prefix)
+    es = make_client(es_settings)
+    try:
+        ensure_indices(es, names, dims)
+        body: list[dict[str, Any]] = []
+        for a in articles:
+            body += article_action(names.articles, a)
+        for s in stories:
+            body += story_action(names.stories, s)
+        resp = es.bulk(operations=body, refresh=True)
+        assert not resp["errors"], resp
+    finally:
+        es.close()
