@@ -91,6 +91,11 @@ class Clusterer:
 
     # ----------------------------------------------------------------------------- public
     @property
+    def dim(self) -> int:
+        """Size of the centroids (0 until the first vector is seen)."""
+        return self._dim
+
+    @property
     def active_count(self) -> int:
         return len(self.stories)
 

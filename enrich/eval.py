@@ -227,8 +227,8 @@ def format_report(report: dict[str, Any]) -> str:
             continue
         lines.append("")
         lines.append(f"{mode}:")
-        lines.append(f"  {'method':<26}" + "".join(f"{h:>9}" for h in head))
+        lines.append(f"  {'method':<36}" + "".join(f"{h:>9}" for h in head))
         for name, sc in report[mode].items():
             label = name + (f" (th {sc['threshold']})" if "threshold" in sc else "")
-            lines.append(f"  {label:<26}" + "".join(f"{sc[c]:>9}" for c in cols))
+            lines.append(f"  {label:<36}" + "".join(f"{sc[c]:>9}" for c in cols))
     return "\n".join(lines)

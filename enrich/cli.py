@@ -1,0 +1,122 @@
+"""``storywire embed``, ``storywire cluster`` and ``storywire eval``.
+
+Heavy imports (torch via the embedder, kafka clients) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("embed", help="embedding worker: articles.raw -> articles.embedded")
+    p.set_defaults(func=_embed)
+
+    p = sub.add_parser("cluster", help="story clusterer: articles.embedded -> articles.enriched + stories")
+    p.set_defaults(func=_cluster)
+
+    p = sub.add_parser("eval", help="clustering quality on a labelled JSON-lines set")
+    p.add_argument("dataset", help="JSON lines with id, event, title, text, published, source, lang, url")
+    p.add_argument("--concurrent", action="store_true", help="replay as if every article arrived on one day")
+    p.add_argument("--both", action="store_true", help="both replays: real dates, then one day")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-references", action="store_true", help="skip the simple reference clusterers")
+    p.set_defaults(func=_eval)
+
+
+def _ops(port: int) -> Any:
+    from storywire.runtime import OpsServer
+
+    return OpsServer(port) if port else None
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from enrich.embed_worker import EmbedWorker
+    from enrich.embedder import EmbedderError, load_embedder
+    from enrich.settings import EnrichSettings
+    from storywire.bus import Topics, ensure_topics, make_consumer, make_producer
+    from storywire.cli import CommandError
+    from storywire.config import Settings
+    from storywire.runtime import Stopper
+
+    settings = Settings.load()
+    enrich = EnrichSettings()
+    try:
+        embedder = load_embedder(settings.model)
+    except EmbedderError as exc:
+        raise CommandError(str(exc)) from exc
+    topics = Topics(settings.kafka.topic_prefix)
+    ensure_topics(settings.kafka, topics)
+    stop = Stopper.install()
+    ops = _ops(enrich.ops_port)
+    consumer = make_consumer(settings.kafka, enrich.embed_group, [topics.raw])
+    producer = make_producer(settings.kafka)
+    log.info("embed worker started", extra={"model": embedder.name, "dim": embedder.dim, "topic": topics.raw})
+    try:
+        EmbedWorker(enrich, topics, embedder, consumer, producer).run(stop)
+    finally:
+        consumer.close()
+        producer.close()
+        if ops:
+            ops.close()
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from enrich.cluster import Clusterer
+    from enrich.cluster_service import ClusterService, read_snapshots
+    from enrich.settings import EnrichSettings
+    from storywire.bus import Topics, ensure_topics, make_consumer, make_producer
+    from storywire.config import Settings
+    from storywire.runtime import Stopper
+
+    settings = Settings.load()
+    enrich = EnrichSettings()
+    topics = Topics(settings.kafka.topic_prefix)
+    ensure_topics(settings.kafka, topics)
+    stop = Stopper.install()
+    core = Clusterer(enrich)
+    snapshots = read_snapshots(settings.kafka, topics.stories)
+    core.restore(snapshots)
+    log.info("clusterer restored", extra={"snapshots": len(snapshots), "active": core.active_count})
+    ops = _ops(enrich.ops_port)
+    consumer = make_consumer(settings.kafka, enrich.cluster_group, [topics.embedded])
+    producer = make_producer(settings.kafka)
+    try:
+        ClusterService(enrich, topics, core, consumer, producer).run(stop)
+    finally:
+        consumer.close()
+        producer.close()
+        if ops:
+            ops.close()
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from enrich.embedder import EmbedderError, load_embedder
+    from enrich.eval import EvalError, evaluate, format_report
+    from enrich.settings import EnrichSettings
+    from storywire.cli import CommandError
+    from storywire.config import ModelSettings
+
+    modes = ["dated", "concurrent"] if args.both else ["concurrent"] if args.concurrent else ["dated"]
+    try:
+        model = ModelSettings()
+        embedder = load_embedder(model)
+        report = evaluate(
+            args.dataset,
+            lambda texts: embedder.encode(texts),
+            embedder.name,
+            EnrichSettings(),
+            modes=modes,
+            with_references=not args.no_references,
+        )
+    except (EvalError, EmbedderError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0

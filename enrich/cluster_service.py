@@ -1,0 +1,131 @@
+"""Clusterer service: ``articles.embedded`` -> ``articles.enriched`` + ``stories`` (compacted).
+
+Run exactly one per pipeline (a consumer group of one; a second process only waits as a
+standby). On start it reads the compacted stories topic to its end and restores the
+core from those snapshots, then resumes the embedded topic from the group's committed
+offsets. Per batch: decode (poison -> dead letters), assign in order, produce the
+EnrichedArticles and the latest snapshot of every changed story, flush, commit. A crash
+between flush and commit replays the batch: its articles are then duplicates of
+members the snapshots already hold, so they are re-announced with their story and not
+counted again. The same input order gives the same stories, with or without restarts.
+
+    ClusterError (enrich.cluster)
+     +-- DimensionMismatch   that article goes to the dead-letter topic
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from kafka import TopicPartition
+from prometheus_client import Counter, Gauge
+
+from enrich.cluster import Assignment, Clusterer
+from enrich.settings import EnrichSettings
+from storywire.bus import DeadLetters, Decoded, Topics, decode_records, encode, key_bytes, poll_records
+from storywire.config import KafkaSettings
+from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, Story, decode
+
+log = logging.getLogger(__name__)
+
+ASSIGNED = Counter("storywire_cluster_articles_total", "Articles assigned to a story", ["outcome"])
+SNAPSHOTS = Counter("storywire_cluster_snapshots_total", "Story snapshots produced")
+ACTIVE = Gauge("storywire_cluster_active_stories", "Stories in memory (active)")
+REJECTED = Counter("storywire_cluster_rejected_total", "Articles sent to the dead-letter topic by the core")
+
+
+def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None) -> list[Story]:
+    """Every snapshot on the stories topic up to its current end (undecodable ones are skipped)."""
+    from storywire.bus import make_consumer
+
+    own = consumer is None
+    consumer = consumer or make_consumer(kafka, None, consumer_timeout_ms=1000)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        out: list[Story] = []
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            for rec in poll_records(consumer, timeout_ms=1000):
+                if rec.value is None:
+                    continue
+                try:
+                    out.append(decode(Story, rec.value))
+                except MessageError as exc:
+                    log.warning(
+                        "snapshot skipped", extra={"partition": rec.partition, "offset": rec.offset, "error": str(exc)}
+                    )
+        return out
+    finally:
+        if own:
+            consumer.close()
+
+
+def enriched(article: EmbeddedArticle, got: Assignment) -> EnrichedArticle:
+    return EnrichedArticle.model_validate(
+        article.model_dump() | {"story_id": got.story_id, "similarity": got.similarity, "story_label": got.label}
+    )
+
+
+class ClusterService:
+    """The thin service around ``Clusterer``."""
+
+    def __init__(self, settings: EnrichSettings, topics: Topics, core: Clusterer, consumer: Any, producer: Any) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.core = core
+        self.consumer = consumer
+        self.producer = producer
+        self.dead = DeadLetters(producer, topics, "cluster")
+
+    def poll_once(self, timeout_ms: int = 1000) -> int:
+        records = poll_records(self.consumer, timeout_ms=timeout_ms, max_records=self.settings.cluster_batch_max_size)
+        if not records:
+            return 0
+        n = self.handle(records)
+        self.consumer.commit()
+        return n
+
+    def handle(self, records: list[Any]) -> int:
+        """Assign, produce and flush one batch (the caller commits afterwards)."""
+        decoded = decode_records(records, EmbeddedArticle, self.dead)
+        good: list[Decoded[EmbeddedArticle]] = []
+        dim = self.core.dim
+        for d in decoded:
+            size = len(d.value.embedding)
+            if size == 0 or (dim and size != dim):
+                self.dead.send(_record_of(records, d), f"embedding has {size} values, stories have {dim}")
+                REJECTED.inc()
+                continue
+            dim = dim or size
+            good.append(d)
+        assignments = self.core.assign_batch([d.value for d in good])
+        for d, got in zip(good, assignments, strict=True):
+            msg = enriched(d.value, got)
+            self.producer.send(self.topics.enriched, key=key_bytes(msg.id), value=encode(msg))
+            ASSIGNED.labels("duplicate" if got.duplicate else "new_story" if got.new_story else "joined").inc()
+        changes = self.core.take_changes()
+        for story in changes:
+            self.producer.send(self.topics.stories, key=key_bytes(story.id), value=encode(story))
+        self.producer.flush()
+        SNAPSHOTS.inc(len(changes))
+        ACTIVE.set(self.core.active_count)
+        log.info("batch clustered", extra={"articles": len(good), "stories_changed": len(changes)})
+        return len(good)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.poll_once()
+
+
+def _record_of(records: list[Any], d: Decoded[EmbeddedArticle]) -> Any:
+    for rec in records:
+        if rec.partition == d.partition and rec.offset == d.offset and rec.topic == d.topic:
+            return rec
+    raise LookupError("decoded record not in its batch")
