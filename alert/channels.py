@@ -17,13 +17,14 @@ passed in, so tests use local servers and no real waiting.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import smtplib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,6 +44,13 @@ class Channel(Protocol):
     name: str
 
     def send(self, alert: Alert) -> None: ...
+
+
+@runtime_checkable
+class BatchChannel(Channel, Protocol):
+    """A channel that is faster given many alerts at once; one result per alert, None = sent."""
+
+    def send_batch(self, alerts: Sequence[Alert]) -> list[BaseException | None]: ...
 
 
 class WebhookChannel:
@@ -165,9 +173,27 @@ class TopicChannel:
         self.timeout_s = timeout_s
 
     def send(self, alert: Alert) -> None:
-        try:
-            self.producer.send(self.topic, key=key_bytes(alert.story.id), value=encode(alert)).get(
-                timeout=self.timeout_s
-            )
-        except KafkaError as exc:
-            raise DeliveryFailed(self.name, f"{type(exc).__name__}: {exc}") from exc
+        error = self.send_batch([alert])[0]
+        if error is not None:
+            raise error
+
+    def send_batch(self, alerts: Sequence[Alert]) -> list[BaseException | None]:
+        """Send every alert, then wait for each acknowledgement (one round trip, not one per alert)."""
+        futures = []
+        for alert in alerts:
+            try:
+                futures.append(self.producer.send(self.topic, key=key_bytes(alert.story.id), value=encode(alert)))
+            except KafkaError as exc:
+                futures.append(exc)
+        with contextlib.suppress(KafkaError):  # a timeout shows in each future below
+            self.producer.flush(timeout=self.timeout_s)
+        results: list[BaseException | None] = []
+        for future in futures:
+            try:
+                if isinstance(future, KafkaError):
+                    raise future
+                future.get(timeout=self.timeout_s)
+                results.append(None)
+            except KafkaError as exc:
+                results.append(DeliveryFailed(self.name, f"{type(exc).__name__}: {exc}"))
+        return results

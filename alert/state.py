@@ -65,7 +65,9 @@ class AlertState:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            # Marks ("sent") may be lost on power loss (a resend: at least once); decisions are
+            # written with synchronous=FULL in record(), since the Kafka offset is committed after them.
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{path}: cannot open the alert state: {exc}") from exc
@@ -96,6 +98,7 @@ class AlertState:
         """
         fresh: list[str] = []
         try:
+            self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("BEGIN IMMEDIATE")
             for state in states.values():
                 self.db.execute(
@@ -113,8 +116,11 @@ class AlertState:
                     fresh.append(alert.id)
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise StateError(f"{self.path}: cannot record alert state: {exc}") from exc
+        finally:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         return fresh
 
     def due(self, now: float, limit: int = 100) -> list[Pending]:
