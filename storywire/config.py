@@ -78,6 +78,10 @@ class StackSettings(BaseSettings):
     kafka_heap: str = "512m"
     es_heap: str = "512m"
     es_user: str = "storywire-es"  # only used when the launcher runs as root
+    # Secured mode: x-pack security with this user (file realm) and HTTPS from a local CA.
+    es_security: bool = False
+    es_username: str = "storywire"
+    es_password: SecretStr = SecretStr("storywire-dev-password")
     start_timeout_s: float = Field(default=180.0, gt=0)
 
 

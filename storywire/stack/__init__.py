@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass, field
 
 from storywire.config import StackSettings
+from storywire.stack.elasticsearch import Elasticsearch
 from storywire.stack.errors import StackError
-from storywire.stack.servers import Elasticsearch, Kafka, ServiceStatus
+from storywire.stack.kafka import Kafka
+from storywire.stack.process import ServiceStatus
 
 __all__ = ["ServiceStatus", "Stack", "StackError"]
 
