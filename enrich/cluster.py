@@ -192,7 +192,7 @@ class Clusterer:
     def _conflict(self, figures: set[str], st: StoryState) -> float:
         if not figures:
             return 0.0
-        heavy = 0.5 * st.size * 2.0  # a figure most members stress (title or name weight)
+        heavy = 2.0 * st.size  # a figure in the titles of about half the members or more
         story_figs = {t for t, w in st.profile.items() if is_figure(t) and w >= heavy}
         if story_figs and not (story_figs & figures):
             return 1.0

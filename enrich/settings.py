@@ -36,7 +36,7 @@ class EnrichSettings(BaseSettings):
     time_weight: float = Field(default=0.3, ge=0)
     time_scale_days: float = Field(default=3.0, gt=0)
     # Penalty per conflicting figure (a number the article stresses that the story never had).
-    conflict_weight: float = Field(default=0.1, ge=0)
+    conflict_weight: float = Field(default=0.15, ge=0)
     join_threshold: float = Field(default=0.55)
     merge_threshold: float = Field(default=0.7)
     # Candidates are pre-screened on the semantic similarity alone.

@@ -1,0 +1,211 @@
+"""The clustering core with synthetic vectors: no model, no Kafka."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from enrich.cluster import Clusterer, DimensionMismatch
+from enrich.settings import EnrichSettings
+from enrich.story_state import choose_label
+from storywire.messages import EmbeddedArticle, PublishedFrom, Story, StoryStatus, decode
+
+T0 = datetime(2023, 5, 3, 6, 0, tzinfo=UTC)
+DIMS = 48
+
+
+def vec(event: str, n: int, noise: float = 0.35) -> tuple[float, ...]:
+    """A unit vector near the event's own direction; deterministic per (event, n)."""
+    base = np.random.default_rng(zlib.crc32(event.encode())).normal(size=DIMS)
+    base /= np.linalg.norm(base)
+    jitter = np.random.default_rng(zlib.crc32(f"{event}/{n}".encode())).normal(size=DIMS)
+    v = base + noise * jitter / np.linalg.norm(jitter)
+    return tuple(float(x) for x in v / np.linalg.norm(v))
+
+
+def mix(a: tuple[float, ...], b: tuple[float, ...], wa: float = 1.0) -> tuple[float, ...]:
+    v = wa * np.asarray(a) + np.asarray(b)
+    return tuple(float(x) for x in v / np.linalg.norm(v))
+
+
+def art(aid: str, title: str, vector: tuple[float, ...], when: datetime = T0, source: str = "a.example", **kw: object):
+    return EmbeddedArticle(
+        id=aid,
+        url=f"https://{source}/{aid}",
+        canonical_url=f"https://{source}/{aid}",
+        feed_url=f"https://{source}/feed",
+        source=source,
+        title=title,
+        summary=str(kw.pop("summary", "")),
+        language="en",
+        published=when,
+        published_from=PublishedFrom.ENTRY,
+        fetched=when,
+        embedding=vector,
+        model="synthetic",
+    )
+
+
+def kremlin(n: int, when: datetime = T0, source: str = "a.example") -> EmbeddedArticle:
+    titles = [
+        "Two drones shot down over the Kremlin, Moscow says",
+        "Kremlin accuses Kyiv of drone attack on Putin's residence",
+        "Drone attack on the Kremlin: what we know",
+        "Russia says Ukraine tried to hit the Kremlin with drones",
+    ]
+    return art(f"k{n}", titles[n % len(titles)], vec("kremlin", n), when, source)
+
+
+def stream() -> list[EmbeddedArticle]:
+    """Three events over two days, interleaved, plus one repeated article."""
+    out = []
+    for i in range(4):
+        out.append(kremlin(i, T0 + timedelta(hours=i), source=f"s{i}.example"))
+        out.append(
+            art(f"q{i}", f"Earthquake of magnitude 7.{i} strikes Herat", vec("herat", i), T0 + timedelta(hours=i))
+        )
+        out.append(
+            art(f"f{i}", "Final: Argentina beat France on penalties", vec("final", i), T0 + timedelta(hours=20 + i))
+        )
+    out.append(kremlin(1, T0 + timedelta(hours=1), source="s1.example"))
+    return out
+
+
+def test_reports_of_one_event_join_and_other_events_stay_apart() -> None:
+    core = Clusterer()
+    got = core.assign_batch(stream())
+    by_prefix: dict[str, set[str]] = {}
+    for a in got:
+        by_prefix.setdefault(a.article_id[0], set()).add(a.story_id)
+    assert all(len(ids) == 1 for ids in by_prefix.values())
+    assert len(set().union(*by_prefix.values())) == 3
+    kremlin_story = core.snapshot(next(iter(by_prefix["k"])))
+    assert kremlin_story is not None
+    assert kremlin_story.size == 4
+    assert kremlin_story.sources == ("s0.example", "s1.example", "s2.example", "s3.example")
+    assert kremlin_story.first_seen == T0
+    assert kremlin_story.last_seen == T0 + timedelta(hours=3)
+
+
+def test_same_topic_weeks_later_is_a_new_story() -> None:
+    core = Clusterer()
+    first = core.assign_batch([kremlin(i, T0 + timedelta(hours=i)) for i in range(3)])
+    # A drone strike on Moscow four weeks later: same topic, nearly the same vector.
+    later = T0 + timedelta(days=27)
+    other = core.assign(art("m1", "Drones hit Moscow residential districts", vec("kremlin", 99), later))
+    assert other.new_story
+    assert other.story_id != first[0].story_id
+
+
+def test_conflicting_figures_count_against_a_match() -> None:
+    phone = vec("iphone", 0, noise=0.0)
+    items = [art(f"p15-{i}", f"Apple unveils iPhone 15 with USB-C, take {i}", vec("iphone", i, 0.2)) for i in range(3)]
+    items.append(art("p16-0", "Apple unveils iPhone 16 with AI features", mix(phone, vec("iphone16", 0), 2.0)))
+    items.append(art("p15-9", "Apple unveils iPhone 15 with AI features", mix(phone, vec("iphone16", 0), 2.0)))
+    scores = {}
+    for weight in (0.0, 0.2):
+        core = Clusterer(EnrichSettings(conflict_weight=weight, join_threshold=0.3))
+        got = core.assign_batch(items)
+        assert len({g.story_id for g in got}) == 1
+        scores[weight] = (got[3].similarity, got[4].similarity)
+    assert scores[0.0][0] - scores[0.2][0] == pytest.approx(0.2)  # "16" against a story of "15"
+    assert scores[0.0][1] == pytest.approx(scores[0.2][1])  # no conflict: same figure
+
+
+def test_same_input_order_gives_same_ids_whatever_the_batching() -> None:
+    items = stream()
+    one = [Clusterer().assign_batch(items)]
+    core = Clusterer()
+    by_one = [core.assign(a) for a in items]
+    assert [a.story_id for a in one[0]] == [a.story_id for a in by_one]
+    again = Clusterer().assign_batch(items)
+    assert [a.story_id for a in again] == [a.story_id for a in one[0]]
+    assert [round(a.similarity, 9) for a in again] == [round(a.similarity, 9) for a in one[0]]
+
+
+def test_duplicates_are_not_counted_twice() -> None:
+    core = Clusterer()
+    first = core.assign(kremlin(0))
+    core.assign(kremlin(1))
+    again = core.assign(kremlin(0))
+    assert again.duplicate and not again.new_story
+    assert again.story_id == first.story_id
+    snap = core.snapshot(first.story_id)
+    assert snap is not None and snap.size == 2
+
+
+def test_converging_stories_merge_and_the_absorbed_id_resolves() -> None:
+    settings = EnrichSettings(join_threshold=0.55, merge_threshold=0.7)
+    core = Clusterer(settings)
+    a, b = vec("left", 0, 0.0), vec("right", 0, 0.0)
+    close = mix(a, b, 1.0)  # about 0.7 from both stories
+    items = [
+        art("l0", "Flood in Valencia", mix(a, close, 3.0)),
+        art("r0", "Flood in Valencia", mix(b, close, 3.0)),
+    ]
+    items += [art(f"m{i}", "Flood in Valencia", close, T0 + timedelta(minutes=i + 1)) for i in range(6)]
+    got = core.assign_batch(items)
+    assert got[0].story_id != got[1].story_id
+    changes = core.take_changes()
+    merged = [s for s in changes if s.status is StoryStatus.MERGED]
+    assert len(merged) == 1
+    gone = merged[0]
+    assert gone.merged_into is not None
+    assert core.resolve(gone.id) == gone.merged_into
+    survivor = core.snapshot(gone.id)
+    assert survivor is not None and survivor.id == gone.merged_into
+    assert gone.id in survivor.absorbed
+    assert survivor.size == 8
+    assert {got[0].story_id, got[1].story_id} == {gone.id, survivor.id}
+
+
+def test_stories_go_dormant_after_inactivity() -> None:
+    core = Clusterer(EnrichSettings(dormant_after_days=3))
+    first = core.assign(kremlin(0))
+    core.take_changes()
+    core.assign(art("x1", "Eclipse crosses North America", vec("eclipse", 0), T0 + timedelta(days=4)))
+    changes = {s.id: s for s in core.take_changes()}
+    assert changes[first.story_id].status is StoryStatus.DORMANT
+    assert core.active_count == 1
+    assert core.snapshot(first.story_id) is None
+
+
+def test_label_is_a_short_phrase_from_member_titles() -> None:
+    core = Clusterer()
+    got = core.assign_batch([kremlin(i, T0 + timedelta(minutes=i)) for i in range(4)])
+    snap = core.snapshot(got[0].story_id)
+    assert snap is not None
+    words = snap.label.split()
+    assert 2 <= len(words) <= EnrichSettings().label_max_words
+    assert any(snap.label.lower() in a.title.lower() for a in snap.top_articles)
+    assert "kremlin" in snap.label.lower()
+    assert "kremlin" in snap.keywords
+    assert got[-1].label == snap.label
+
+
+def test_choose_label_prefers_the_frequent_phrase_of_the_closest_title() -> None:
+    weights = {"kremlin": 6.0, "drone": 5.0, "attack": 4.0, "putin": 1.0}
+    titles = [(0.9, "Kremlin drone attack: Moscow blames Kyiv"), (0.7, "Putin safe, says spokesman")]
+    assert choose_label(titles, weights, 4) == "Kremlin drone attack"
+
+
+def test_restore_from_snapshots_continues_exactly() -> None:
+    items = stream() + [kremlin(i, T0 + timedelta(hours=30 + i)) for i in range(4, 7)]
+    whole = [a.story_id for a in Clusterer().assign_batch(items)]
+    first = Clusterer()
+    part = [a.story_id for a in first.assign_batch(items[:7])]
+    wire = [decode(Story, s.to_json()) for s in first.take_changes()]
+    second = Clusterer()
+    second.restore(wire)
+    rest = [a.story_id for a in second.assign_batch(items[7:])]
+    assert part + rest == whole
+
+
+def test_an_embedding_of_another_size_is_refused() -> None:
+    core = Clusterer()
+    core.assign(kremlin(0))
+    with pytest.raises(DimensionMismatch):
+        core.assign(art("odd", "Short vector", (1.0, 0.0)))
