@@ -42,6 +42,15 @@ class Outlet:
     language: str  # ISO 639-1
 
     @property
+    def site_url(self) -> str:
+        """The outlet's (invented, unresolvable) home page: the feed's site link.
+
+        Feeds name it as real feeds name their site, so a reader that takes the source
+        from the site link sees one source per outlet, not the demo server's address.
+        """
+        return f"https://{self.host}/"
+
+    @property
     def feed_path(self) -> str:
         return f"/{self.host}/feed.json" if self.format == "json" else f"/{self.host}/feed.xml"
 

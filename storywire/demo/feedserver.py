@@ -122,7 +122,7 @@ class DemoFeedServer:
             raise FeedServerError(f"cannot listen on {self._address[0]}:{self._address[1]}: {exc}") from exc
         self._started_at = self.clock().astimezone(UTC).replace(microsecond=0)
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="demo-feed-server", daemon=True)
+        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="demo-feed-server", daemon=True)
         self._thread.start()
         log.info("demo feed server started", extra={"url": self.url, "feeds": len(self.outlets)})
         return self

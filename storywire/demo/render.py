@@ -57,7 +57,7 @@ def render_rss(
     rss = ET.Element("rss", {"version": "2.0"})
     channel = _sub(rss, "channel")
     _sub(channel, "title", outlet.name)
-    _sub(channel, "link", f"{base_url}/{outlet.host}/")
+    _sub(channel, "link", outlet.site_url)
     _sub(channel, "description", f"Latest news from {outlet.name} (Storywire demo feed)")
     _sub(channel, "language", outlet.language)
     _sub(channel, "lastBuildDate", http_date(changed_at))
@@ -76,11 +76,11 @@ def render_atom(
     outlet: Outlet, entries: Sequence[DemoArticle], base_url: str, started_at: datetime, changed_at: datetime
 ) -> bytes:
     feed = ET.Element("feed", {"xmlns": ATOM_NS, XML_LANG: outlet.language})
-    _sub(feed, "id", f"{base_url}/{outlet.host}/")
+    _sub(feed, "id", outlet.site_url)
     _sub(feed, "title", outlet.name)
     _sub(feed, "updated", rfc3339(changed_at))
     _sub(feed, "link", rel="self", type="application/atom+xml", href=f"{base_url}{outlet.feed_path}")
-    _sub(feed, "link", rel="alternate", type="text/html", href=f"{base_url}/{outlet.host}/")
+    _sub(feed, "link", rel="alternate", type="text/html", href=outlet.site_url)
     author = _sub(feed, "author")
     _sub(author, "name", outlet.name)
     for entry in entries:
@@ -103,7 +103,7 @@ def render_json_feed(
     doc = {
         "version": JSON_FEED_VERSION,
         "title": outlet.name,
-        "home_page_url": f"{base_url}/{outlet.host}/",
+        "home_page_url": outlet.site_url,
         "feed_url": f"{base_url}{outlet.feed_path}",
         "description": f"Latest news from {outlet.name} (Storywire demo feed)",
         "language": outlet.language,

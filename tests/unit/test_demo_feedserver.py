@@ -71,6 +71,7 @@ def _entries(server: DemoFeedServer, http: httpx.Client) -> dict[str, list[tuple
             assert doc["version"] == "https://jsonfeed.org/version/1.1"
             assert doc["title"] == outlet.name and doc["language"] == outlet.language
             assert doc["feed_url"] == server.url + outlet.feed_path
+            assert doc["home_page_url"] == f"https://{outlet.host}/"
             rows = []
             for item in doc["items"]:
                 assert item["id"] == item["url"]
@@ -83,6 +84,7 @@ def _entries(server: DemoFeedServer, http: httpx.Client) -> dict[str, list[tuple
             assert doc.version == ("rss20" if outlet.format == "rss" else "atom10")
             assert doc.feed.title == outlet.name
             assert doc.feed.get("language") == outlet.language
+            assert doc.feed.link == f"https://{outlet.host}/"  # the outlet's site, one per source
             rows = []
             for entry in doc.entries:
                 assert entry.summary and entry.id == entry.link
