@@ -23,25 +23,23 @@ if TYPE_CHECKING:
     from index.web.data import Clock
 
 
-def mount_web(
-    app: FastAPI, search: SearchService, token: SecretStr | None = None, clock: Clock | None = None
-) -> None:
+def mount_web(app: FastAPI, search: SearchService, token: SecretStr | None = None, clock: Clock | None = None) -> None:
     """Add the pages and ``/api/web/*`` to ``app`` (made by ``index.api.create_app``).
 
     Pass the API's token too, so ``/api/web/*`` is guarded like ``/api/*``; the pages
     themselves carry no data and stay open (they ask for the token when the API wants one).
     """
-    from index.web.data import WebData
-    from index.web.routes import _Unauthorized, data_router, load_assets, pages_router
-
-    from fastapi.responses import JSONResponse
     from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    from index.web.data import WebData
+    from index.web.routes import Unauthorized, data_router, load_assets, pages_router
 
     data = WebData(search) if clock is None else WebData(search, clock)
     app.include_router(pages_router(load_assets()))
     app.include_router(data_router(data, token))
 
-    @app.exception_handler(_Unauthorized)
-    async def unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"}
         return JSONResponse({"error": "a valid bearer token is required"}, status_code=401, headers=headers)

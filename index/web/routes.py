@@ -63,8 +63,8 @@ class _Results(BaseModel, Generic[T]):
     results: tuple[T, ...]
 
 
-class _Unauthorized(Exception):
-    pass
+class Unauthorized(Exception):
+    """No valid bearer token on ``/api/web/*`` (answered 401 by ``mount_web``'s handler)."""
 
 
 def load_assets() -> dict[str, tuple[bytes, str]]:
@@ -93,7 +93,7 @@ def bearer(token: SecretStr | None) -> Callable[[Request], None]:
             return
         given = request.headers.get("authorization", "").encode()
         if not secrets.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
-            raise _Unauthorized
+            raise Unauthorized
 
     return authorize
 
@@ -143,9 +143,7 @@ def data_router(data: WebData, token: SecretStr | None) -> APIRouter:
         return _Results[Timeline](results=data.timelines(ids))
 
     @router.get("/now")
-    def now(
-        hours: Annotated[int, Query(ge=1, le=168)] = 6, size: Annotated[int, Query(ge=1, le=100)] = 20
-    ) -> NowPage:
+    def now(hours: Annotated[int, Query(ge=1, le=168)] = 6, size: Annotated[int, Query(ge=1, le=100)] = 20) -> NowPage:
         """Stories ranked by articles published in the last ``hours``, with the window before."""
         return data.now(hours, size)
 
