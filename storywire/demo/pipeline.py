@@ -103,6 +103,11 @@ def _wipe(prefix: str, stack: Stack, state: Path) -> None:
     shutil.rmtree(state, ignore_errors=True)
 
 
+def _host(feed_url: str) -> str:
+    """The outlet host in a demo feed URL: http://127.0.0.1:PORT/<host>/feed.xml."""
+    return httpx.URL(feed_url).path.split("/")[1]
+
+
 def _stories(api: str) -> list[dict[str, Any]]:
     resp = httpx.get(f"{api}/api/stories", params={"sort": "growth", "size": 50}, timeout=10)
     resp.raise_for_status()
@@ -150,7 +155,8 @@ def run_demo(once: bool, port: int, prefix: str = "demo", timeout_s: float = 600
         yaml.safe_dump(
             {
                 "feeds": [
-                    {"url": url, "name": name, "language": lang, "interval": 10}
+                    # every outlet is served from 127.0.0.1, so its source is named explicitly
+                    {"url": url, "name": name, "source": _host(url), "language": lang, "interval": 10}
                     for name, url, lang in feeds.feed_urls()
                 ]
             }
