@@ -136,10 +136,15 @@ def _run(args: argparse.Namespace) -> int:
     settings = AlertSettings(**overrides)
     rules, _ = _rules(settings.rules_file)
     stop = Stopper.install()
+    from kafka.errors import KafkaError
+
+    kafka = KafkaSettings()
     try:
-        service = AlertService(KafkaSettings(), settings, rules)
+        service = AlertService(kafka, settings, rules)
     except AlertError as exc:
         raise CommandError(str(exc)) from exc
+    except KafkaError as exc:
+        raise CommandError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {type(exc).__name__}") from exc
     ops = OpsServer(settings.ops_port, health=service.health)
     try:
         service.run(stop)

@@ -49,7 +49,13 @@ class AlertService:
         self.topics = Topics(kafka.topic_prefix)
         ensure_topics(kafka, self.topics)
         self.producer = make_producer(kafka)
-        self.consumer = make_consumer(kafka, settings.group_id, [self.topics.stories])
+        self.consumer = make_consumer(
+            kafka,
+            settings.group_id,
+            [self.topics.stories],
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.session_timeout_ms // 3,
+        )
         self.dead = DeadLetters(self.producer, self.topics, stage="alert")
         self.state = AlertState.in_dir(settings.state_dir)
         self.engine = Engine(rules, clock, max_update_age=timedelta(seconds=settings.max_update_age_s))

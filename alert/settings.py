@@ -28,6 +28,8 @@ class AlertSettings(BaseSettings):
     group_id: str = "storywire-alert"
     ops_port: int = 9104
     poll_timeout_ms: int = Field(default=250, ge=1)
+    # How soon a killed instance's partitions move to its replacement (heartbeats every third).
+    session_timeout_ms: int = Field(default=10_000, ge=6_000)
     # Updates older than this (by the story's own `updated` time) refresh the history but
     # never alert: a new consumer group replaying the compacted topic must not page anyone.
     max_update_age_s: float = Field(default=3600.0, gt=0)
