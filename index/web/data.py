@@ -40,7 +40,11 @@ class WebData:
         centroid = wq.centroid_of(doc["_source"])
         if not centroid:
             return ()
-        return wq.related(self._search(self.names.stories, wq.related_body(hit, centroid, size)))
+        return wq.related(
+            self._search(
+                self.names.stories, wq.related_body(hit, centroid, size, self.search.settings.knn_min_similarity)
+            )
+        )
 
     def absorbed(self, story_id: str) -> tuple[StoryHit, ...]:
         """The stories merged into this one, in the order the snapshot lists them."""

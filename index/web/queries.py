@@ -61,14 +61,16 @@ def centroid_of(source: Mapping[str, Any]) -> list[float]:
     return [float(x) for x in source.get("centroid") or ()]
 
 
-def related_body(story: s.StoryHit, centroid: Sequence[float], size: int) -> dict[str, Any]:
-    """Nearest centroids, leaving out the story itself, what it absorbed and merged stories."""
+def related_body(story: s.StoryHit, centroid: Sequence[float], size: int, min_sim: float) -> dict[str, Any]:
+    """Nearest centroids (cosine at least ``min_sim``), leaving out the story itself, what it
+    absorbed and merged stories."""
     skip = [story.id, *story.absorbed]
     knn = {
         "field": "centroid",
         "query_vector": [float(x) for x in centroid],
         "k": size,
         "num_candidates": max(100, 4 * size),
+        "similarity": min_sim,
         "filter": [{"bool": {"must_not": [{"ids": {"values": skip}}, {"term": {"status": "merged"}}]}}],
     }
     return {"knn": knn, "size": size, "_source": {"excludes": _STORY_EXCLUDES}}

@@ -163,35 +163,41 @@ const SW = (() => {
     const chart = svg("svg", {class: "spark", viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
       "aria-label": label, preserveAspectRatio: "none"}, svg("title", {}, label));
     const max = Math.max(1, ...buckets.map((b) => b.count));
-    const step = width / Math.max(1, buckets.length);
+    const step = width / Math.max(8, buckets.length);
+    const offset = width - step * buckets.length;  // the newest bar at the right edge
     buckets.forEach((b, i) => {
       const h = b.count ? Math.max(2, (b.count / max) * (height - 2)) : 1;
-      chart.append(svg("rect", {x: (i * step + step * 0.1).toFixed(2), y: (height - h).toFixed(2),
+      chart.append(svg("rect", {x: (offset + i * step + step * 0.1).toFixed(2), y: (height - h).toFixed(2),
         width: Math.max(1, step * 0.8).toFixed(2), height: h.toFixed(2), class: b.count ? "bar" : "bar empty"}));
     });
     return chart;
   }
 
   // The story page's timeline: bars with a count axis and the first and last bucket's dates.
-  function timeline(buckets, interval) {
-    const width = 720, height = 200, left = 36, bottom = 28, top = 8;
+  function timeline(buckets, interval, width) {
+    width = Math.round(Math.max(280, Math.min(1200, width || 720)));
+    const height = 200, left = 36, bottom = 28, top = 8;
     const innerW = width - left - 8, innerH = height - top - bottom;
     const label = `Articles per ${interval}: ` + describe(buckets);
     const chart = svg("svg", {class: "timeline", viewBox: `0 0 ${width} ${height}`, role: "img",
       "aria-label": label}, svg("title", {}, label));
     const max = Math.max(1, ...buckets.map((b) => b.count));
     const step = innerW / Math.max(1, buckets.length);
+    const barW = Math.max(1, Math.min(step * 0.8, 60));
     chart.append(svg("line", {x1: left, y1: top + innerH, x2: width - 8, y2: top + innerH, class: "axis"}));
     chart.append(svg("text", {x: left - 6, y: top + 10, class: "tick", "text-anchor": "end"}, max));
     chart.append(svg("text", {x: left - 6, y: top + innerH, class: "tick", "text-anchor": "end"}, 0));
     buckets.forEach((b, i) => {
       const h = b.count ? Math.max(2, (b.count / max) * innerH) : 0;
-      const bar = svg("rect", {x: (left + i * step + step * 0.1).toFixed(2), y: (top + innerH - h).toFixed(2),
-        width: Math.max(1, step * 0.8).toFixed(2), height: h.toFixed(2), class: "bar"},
+      const bar = svg("rect", {x: (left + i * step + (step - barW) / 2).toFixed(2), y: (top + innerH - h).toFixed(2),
+        width: barW.toFixed(2), height: h.toFixed(2), class: "bar"},
         svg("title", {}, `${fmtTime(b.start)}: ${plural(b.count, "article")}`));
       chart.append(bar);
     });
-    if (buckets.length) {
+    if (buckets.length === 1) {
+      chart.append(svg("text", {x: left + innerW / 2, y: height - 8, class: "tick", "text-anchor": "middle"},
+        fmtTime(buckets[0].start)));
+    } else if (buckets.length > 1) {
       chart.append(svg("text", {x: left, y: height - 8, class: "tick"}, fmtTime(buckets[0].start)));
       chart.append(svg("text", {x: width - 8, y: height - 8, class: "tick", "text-anchor": "end"},
         fmtTime(buckets[buckets.length - 1].start)));

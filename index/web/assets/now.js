@@ -10,16 +10,16 @@
   const refresh = clamp(params.get("refresh"), 1, 3600, 10);
   let timer = null;
 
-  function trend(entry) {
+  function trend(entry, since) {
     const delta = entry.recent - entry.previous;
-    if (entry.previous === 0) return el("span", {class: "trend new"}, "new");
+    if (new Date(entry.story.first_seen) >= since) return el("span", {class: "trend new", title: "first seen in this window"}, "new");
     const cls = delta > 0 ? "up" : delta < 0 ? "down" : "flat";
     const arrow = delta > 0 ? "▲" : delta < 0 ? "▼" : "■";
     return el("span", {class: "trend " + cls, title: `${entry.previous} in the ${hours} h before`},
       `${arrow} ${delta > 0 ? "+" : ""}${delta}`);
   }
 
-  function item(entry, rank, now) {
+  function item(entry, rank, now, since) {
     const s = entry.story;
     const top = s.top_articles[0];
     return el("li", {class: "now-item", "data-story": s.id},
@@ -27,7 +27,7 @@
       el("div", {class: "now-body"},
         el("h2", {}, el("a", {href: storyHref(s.id), class: "story-link", "data-story": s.id}, s.label || "(no label)")),
         el("p", {class: "now-figures"},
-          el("strong", {class: "recent"}, `+${entry.recent}`), ` in the last ${hours} h `, trend(entry),
+          el("strong", {class: "recent"}, `+${entry.recent}`), ` in the last ${hours} h `, trend(entry, since),
           el("span", {class: "byline"}, ` · ${plural(s.size, "article")} · ${plural(s.source_count, "source")}` +
             ` · ${s.languages.join(", ") || "language unknown"} · last seen ${ago(s.last_seen, now)}`)),
         top ? el("p", {class: "now-top"}, outLink(top.url, top.title || "(untitled)", "headline"),
@@ -43,7 +43,8 @@
       const focused = document.activeElement && document.activeElement.dataset
         ? document.activeElement.dataset.story : undefined;
       const now = Date.now();
-      list.replaceChildren(...data.results.map((e, i) => item(e, i + 1, now)));
+      const since = new Date(data.since);
+      list.replaceChildren(...data.results.map((e, i) => item(e, i + 1, now, since)));
       if (!data.results.length) list.append(el("li", {class: "empty"}, `No new articles in the last ${hours} h.`));
       if (focused) {
         for (const a of list.querySelectorAll("a.story-link")) if (a.dataset.story === focused) a.focus();

@@ -29,7 +29,7 @@
           ? story.languages.map((l) => el("a", {href: href("/", {lang: l}), class: "chip"}, l)) : "unknown")),
         el("div", {}, el("dt", {}, "First seen"), el("dd", {}, timeEl(story.first_seen))),
         el("div", {}, el("dt", {}, "Last seen"), el("dd", {}, timeEl(story.last_seen))),
-        el("div", {}, el("dt", {}, "Growth"), el("dd", {}, `${story.growth} articles/hour`))));
+        el("div", {}, el("dt", {}, "Growth"), el("dd", {}, `${story.growth.toFixed(1)} articles/hour`))));
   }
 
   function articleItem(a) {
@@ -98,8 +98,9 @@
       const story = detail.story;
       document.title = `${story.label || "Story"} · Storywire`;
       document.getElementById("story").replaceChildren(header(story));
-      document.getElementById("timeline").replaceChildren(timeline(detail.histogram, detail.interval));
       show("timeline-section");
+      const chart = document.getElementById("timeline");
+      chart.replaceChildren(timeline(detail.histogram, detail.interval, chart.clientWidth));
       addArticles(detail.articles);
       show("articles-section");
       document.getElementById("sources").replaceChildren(...detail.sources.map((b) =>
