@@ -14,6 +14,7 @@ search means the same thing here as in the search box.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from storywire.messages import Story
@@ -23,8 +24,9 @@ _PHRASE = re.compile(r'"([^"]*)"')
 
 
 def tokens(text: str) -> tuple[str, ...]:
-    """Lower-cased word tokens; punctuation and spacing do not matter."""
-    return tuple(m.group(0).casefold() for m in _WORD.finditer(text))
+    """Case-folded, NFKC-normalised word tokens; punctuation and spacing do not matter."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return tuple(_WORD.findall(folded))
 
 
 @dataclass(frozen=True)

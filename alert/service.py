@@ -82,6 +82,7 @@ class AlertService:
             give_up_after_s=settings.give_up_after_s,
         )
         self.last_poll = time.monotonic()
+        self.next_prune = 0.0
 
     def health(self) -> tuple[bool, dict[str, str]]:
         idle = time.monotonic() - self.last_poll
@@ -108,6 +109,11 @@ class AlertService:
                 decided += self.handle(item.value)
             self.consumer.commit()
         self.dispatcher.deliver_due()
+        if time.monotonic() >= self.next_prune:
+            self.next_prune = time.monotonic() + 3600
+            pruned = self.state.prune(time.time() - self.settings.state_retention_s)
+            if pruned:
+                log.info("alert state pruned", extra={"rows": pruned})
         return decided
 
     def handle(self, story: Story) -> int:

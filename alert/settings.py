@@ -60,6 +60,8 @@ class AlertSettings(BaseSettings):
     redeliver_backoff_s: float = Field(default=5.0, gt=0)
     redeliver_backoff_max_s: float = Field(default=300.0, gt=0)
     give_up_after_s: float = Field(default=86_400.0, gt=0)
+    # Stories silent this long, and delivered alerts this old, are dropped from the state.
+    state_retention_s: float = Field(default=14 * 86_400.0, gt=0)
 
     @property
     def webhooks(self) -> tuple[str, ...]:

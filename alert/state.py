@@ -33,7 +33,8 @@ PENDING, SENT, REJECTED, ABANDONED = "pending", "sent", "rejected", "abandoned"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS story_state (
     story_id TEXT PRIMARY KEY,
-    data     TEXT NOT NULL
+    data     TEXT NOT NULL,
+    written  REAL NOT NULL           -- for pruning stories that went quiet long ago
 );
 CREATE TABLE IF NOT EXISTS outbox (
     alert_id     TEXT PRIMARY KEY,
@@ -102,8 +103,8 @@ class AlertState:
             self.db.execute("BEGIN IMMEDIATE")
             for state in states.values():
                 self.db.execute(
-                    "INSERT OR REPLACE INTO story_state (story_id, data) VALUES (?, ?)",
-                    (state.story_id, state.model_dump_json()),
+                    "INSERT OR REPLACE INTO story_state (story_id, data, written) VALUES (?, ?, ?)",
+                    (state.story_id, state.model_dump_json(), now),
                 )
             for alert, channels in alerts:
                 status = json.dumps(dict.fromkeys(channels, PENDING))
@@ -158,6 +159,17 @@ class AlertState:
             "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE alert_id = ?",
             (next_attempt, error[:500], alert_id),
         )
+
+    def prune(self, before: float) -> int:
+        """Forget stories not updated since ``before`` and delivered alerts done before it.
+
+        A forgotten story that comes back is judged afresh (its first-seen time still
+        keeps breaking and "new" watch alerts from firing for it).
+        """
+        with self.db:
+            gone = self.db.execute("DELETE FROM story_state WHERE written < ?", (before,)).rowcount
+            gone += self.db.execute("DELETE FROM outbox WHERE done_at < ?", (before,)).rowcount
+        return int(gone)
 
     def backlog(self) -> int:
         row = self.db.execute("SELECT COUNT(*) FROM outbox WHERE done_at IS NULL").fetchone()

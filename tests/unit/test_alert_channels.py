@@ -94,12 +94,17 @@ def test_webhook_gives_up_after_its_retries_without_leaking_the_url(
     assert "SECRET" not in str(info.value)
 
 
-def test_webhook_honours_retry_after_on_429(receiver: WebhookReceiver, client: httpx.Client, alert: Alert) -> None:
-    receiver.fail_next, receiver.fail_status = 1, 429
+def test_webhook_honours_retry_after_on_429_up_to_its_cap(
+    receiver: WebhookReceiver, client: httpx.Client, alert: Alert
+) -> None:
+    receiver.fail_next, receiver.fail_status, receiver.retry_after = 2, 429, "3"
     sleeps = Sleeps()
-    # the receiver sends no Retry-After: the backoff applies; a header would raise the wait up to the cap
-    WebhookChannel("webhook-0", receiver.url, client, link, backoff_s=0.01, sleep=sleeps).send(alert)
-    assert len(receiver.received) == 1 and len(sleeps) == 1
+    WebhookChannel("webhook-0", receiver.url, client, link, backoff_s=0.01, backoff_max_s=5, sleep=sleeps).send(alert)
+    assert len(receiver.received) == 1 and sleeps == [3.0, 3.0]
+    receiver.fail_next, receiver.retry_after = 1, "3600"
+    sleeps.clear()
+    WebhookChannel("webhook-0", receiver.url, client, link, backoff_s=0.01, backoff_max_s=5, sleep=sleeps).send(alert)
+    assert sleeps == [5.0]
 
 
 def test_webhook_4xx_is_permanent(receiver: WebhookReceiver, client: httpx.Client, alert: Alert) -> None:

@@ -124,3 +124,12 @@ def test_channels_follow_the_rule_and_the_topic_is_always_there(state: AlertStat
     d = Dispatcher(state, {n: Recorder(n) for n in names})
     assert d.channels_for(rules, "a") == ["topic", "webhook-0", "webhook-1"]
     assert d.channels_for(rules, "b") == names
+
+
+def test_prune_forgets_quiet_stories_and_old_delivered_alerts(state: AlertState) -> None:
+    state.record({"old": StoryState(story_id="old")}, [(make_alert(1), ["topic"])], 100.0)
+    state.record({"new": StoryState(story_id="new")}, [(make_alert(2), ["topic"])], 900.0)
+    state.mark("r/s1/0", "topic", "sent", 150.0)
+    assert state.prune(before=500.0) == 2
+    assert set(state.load(["old", "new"])) == {"new"}
+    assert state.get("r/s1/0") is None and state.get("r/s2/0") is not None  # undelivered alerts stay

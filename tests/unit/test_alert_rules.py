@@ -119,3 +119,14 @@ def test_query_words_and_phrases() -> None:
     assert Query.parse('kremlin "unclosed').matches(story(label="kremlin unclosed"))
     with pytest.raises(ValueError, match="no words"):
         Query.parse(' "" ,,, ')
+
+
+@given(st.text(max_size=60))
+def test_query_parse_raises_only_value_error_and_matches_its_own_words(text: str) -> None:
+    try:
+        query = Query.parse(text)
+    except ValueError:
+        return
+    words = " ".join(sorted(query.words))
+    phrases = " | ".join(" ".join(p) for p in query.phrases)
+    assert query.matches(story(label=words, keywords=(phrases,), top_articles=()))
