@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from alert.engine import duration
 from alert.errors import AlertError
 from alert.rules import BreakingRule, RuleSet, VelocityRule, WatchRule, load_rules
 
@@ -51,14 +52,14 @@ def _rules(path: Path | None) -> tuple[RuleSet, Path]:
 
 def _describe(rule: BreakingRule | WatchRule | VelocityRule) -> str:
     if isinstance(rule, BreakingRule):
-        what = f">= {rule.min_articles} articles from >= {rule.min_sources} sources within {rule.window}"
+        what = f">= {rule.min_articles} articles from >= {rule.min_sources} sources within {duration(rule.window)}"
     elif isinstance(rule, WatchRule):
         grow = [f"+{rule.grow_by}" if rule.grow_by else "", f"x{rule.grow_factor}" if rule.grow_factor else ""]
-        what = f'"{rule.query}" new within {rule.new_within}' + (
+        what = f"query: {rule.query}; new within {duration(rule.new_within)}" + (
             f", or grown {' / '.join(g for g in grow if g)}" if any(grow) else ""
         )
     else:
-        what = f"rate over {rule.short_window} >= {rule.ratio}x the rate over {rule.long_window}"
+        what = f"rate over {duration(rule.short_window)} >= {rule.ratio}x the rate over {duration(rule.long_window)}"
     filters = [
         f"{k}={','.join(v)}" for k, v in (("language", rule.language), ("source", rule.source), ("tag", rule.tag)) if v
     ]

@@ -18,7 +18,9 @@ def test_check_lists_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["alerts", "check", RULES]) == 0
     out = capsys.readouterr().out
     assert "rules.yaml: 3 rules OK" in out
-    assert "breaking" in out and 'watch-kremlin            watch     "kremlin' in out and "[language=en]" in out
+    assert "breaking                 breaking  >= 4 articles from >= 3 sources within 60 min" in out
+    assert 'watch-kremlin            watch     query: kremlin "drone attack"; new within 6 h' in out
+    assert "[language=en]" in out and "surge                    velocity  rate over 30 min >= 4.0x" in out
 
 
 def test_check_reports_a_malformed_file_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
