@@ -48,10 +48,27 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+_BOILERPLATE = re.compile(
+    r"click here|subscribe|newsletter|follow us|share (this|the)|sign up|cookie|all rights reserved|"
+    r"advertisement|read more|translate website|[*_]{3,}",
+    re.IGNORECASE,
+)
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def _prose(body: str, min_words: int = 8) -> str:
+    """The paragraphs that read as prose: no bylines, datelines, menus or share prompts."""
+    paragraphs = [p.strip() for p in body.splitlines() if p.strip()]
+    if len(paragraphs) <= 1:
+        return body
+    kept = [p for p in paragraphs if len(p.split()) >= min_words and not _BOILERPLATE.search(p)]
+    return "\n".join(kept) if kept else body
+
+
 def lead(article: Article, max_chars: int = 500) -> str:
-    """The opening of the article body (content, else summary), cut at a word boundary."""
-    body = article.content.strip() or article.summary.strip()
-    body = _SPACES.sub(" ", body)
+    """The opening prose of the article body (content, else summary), cut at a word boundary."""
+    body = _prose(_MD_LINK.sub(r"\1", article.content.strip() or article.summary.strip()))
+    body = _SPACES.sub(" ", body).strip()
     if len(body) <= max_chars:
         return body
     cut = body.rfind(" ", 0, max_chars)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from enrich.features import STOPWORDS, fold, title_words, top_terms
+from enrich.features import STOPWORDS, fold, is_figure, title_words, top_terms
 from storywire.messages import Story, StoryArticle, StoryStatus
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -92,7 +92,9 @@ class StoryState:
     def relabel(self, idf: Callable[[str], float], n_keywords: int, max_words: int) -> None:
         weights = {t: w * idf(t) for t, w in self.profile.items()}
         self.keywords = tuple(top_terms(weights, n_keywords))
-        self.label = choose_label([(s, a.title) for s, a in self.top], weights, max_words)
+        # Figures separate events but make poor headlines ("3rd 2023 Russian media").
+        words = {t: w * (0.25 if is_figure(t) else 1.0) for t, w in weights.items()}
+        self.label = choose_label([(s, a.title) for s, a in self.top], words, max_words)
 
     def snapshot(self, centroid: npt.NDArray[np.float32] | None, updated: datetime, max_members: int) -> Story:
         members = tuple(self.members)
@@ -160,9 +162,10 @@ def _window_score(words: list[str], weights: dict[str, float], max_words: int) -
 def choose_label(titles: list[tuple[float, str]], weights: dict[str, float], max_words: int) -> str:
     """A short phrase from a member title, for closeness to the centroid and frequency.
 
-    Each candidate title (the members closest to the centroid) is scored by its similarity
-    to the centroid plus how much of the story's term weight its best run of at most
-    ``max_words`` words covers; the best run of the best title is the label.
+    Each candidate title (the members closest to the centroid) is scored mostly by how much
+    of the story's term weight (frequency across members) its best run of at most
+    ``max_words`` words covers, and a little by its similarity to the centroid; the best
+    run of the best title is the label.
     """
     if not titles:
         return ""
@@ -173,7 +176,7 @@ def choose_label(titles: list[tuple[float, str]], weights: dict[str, float], max
         if not words:
             continue
         cover, i, j = _window_score(words, weights, max_words)
-        score = 0.5 * sim + 0.5 * cover / mass
+        score = 0.2 * sim + 0.8 * cover / mass
         if score > best[0] + 1e-12:
             phrase = " ".join(words[i:j])
             best = (score, phrase[:1].upper() + phrase[1:])
