@@ -126,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from index.client import IndexNames, make_client
     from index.health import combined
     from index.mappings import ensure_indices
+    from index.settings import crc_checks
     from index.writer import IndexWriter
     from storywire.bus import Topics, ensure_topics, make_consumer, make_producer
     from storywire.runtime import OpsServer, Stopper
@@ -138,7 +139,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     ensure_topics(settings.kafka, topics)
     ensure_indices(es, names, _dims(settings, index_settings), settings.es.text_analyzer)
     consumer = make_consumer(
-        settings.kafka, index_settings.group_id, [topics.enriched, topics.stories], max_poll_interval_ms=600_000
+        settings.kafka,
+        index_settings.group_id,
+        [topics.enriched, topics.stories],
+        max_poll_interval_ms=600_000,
+        max_partition_fetch_bytes=index_settings.max_partition_fetch_bytes,
+        check_crcs=crc_checks(index_settings),
     )
     producer = make_producer(settings.kafka)
     ops = OpsServer(index_settings.ops_port, health=combined(es, settings.kafka))

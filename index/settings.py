@@ -16,12 +16,19 @@ class IndexSettings(BaseSettings):
     group_id: str = "storywire-index"
     # Vector size of the mappings; None means "ask the embedding model" (ModelSettings).
     dims: int | None = Field(default=None, ge=1, le=4096)
-    # One poll of at most this many records becomes one bulk request.
+    # Records are gathered into one bulk request until there are bulk_max_docs of them or
+    # flush_ms has passed since the first; then the bulk is sent and the offsets committed.
     bulk_max_docs: int = Field(default=1000, ge=1)
+    flush_ms: int = Field(default=500, ge=0)
+    # Per-partition fetch size: an enriched article with a 384-dim vector is ~10 KB.
+    max_partition_fetch_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     poll_timeout_ms: int = Field(default=500, ge=1)
     # Backoff while Elasticsearch refuses (429) or is unreachable: doubles up to the max.
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
+    # kafka-python verifies each record's CRC32C; without the `crc32c` C package its pure-Python
+    # check costs more CPU than the indexing itself. None: check when the C package is present.
+    check_crcs: bool | None = None
     ops_port: int = Field(default=9103, ge=0, le=65535)
 
     # Search: candidates taken from each ranked list before reciprocal rank fusion.
@@ -34,3 +41,12 @@ class IndexSettings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     # When set, /api/* requires "Authorization: Bearer <token>" (/health and /metrics stay open).
     api_token: SecretStr | None = None
+
+
+def crc_checks(settings: IndexSettings) -> bool:
+    """Whether the writer's consumer should verify record CRCs (see ``check_crcs``)."""
+    if settings.check_crcs is not None:
+        return settings.check_crcs
+    import importlib.util
+
+    return importlib.util.find_spec("crc32c") is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from index.client import IndexNames
-from index.documents import Backoff, Outcome, article_action, classify, story_action
+from index.documents import Backoff, Outcome, article_lines, classify, story_action
 from index.settings import IndexSettings
 from storywire.bus import DeadLetters, Topics, decode_records, poll_records
 from storywire.messages import EnrichedArticle, Story
@@ -52,7 +53,7 @@ class _Op:
     record: ConsumerRecord
     kind: str  # "article" or "story"
     header: dict[str, Any]
-    doc: dict[str, Any]
+    doc: dict[str, Any] | bytes  # bytes: already-serialised JSON
 
 
 _RETRY_STATUSES = {401, 403, 404, 408, 429}  # auth or a missing alias: an operator can fix it, so wait
@@ -94,7 +95,7 @@ class IndexWriter:
 
     def run_once(self) -> int:
         """Process one poll; return how many records it held."""
-        records = poll_records(self.consumer, self.settings.poll_timeout_ms, self.settings.bulk_max_docs)
+        records = self._collect()
         if not records:
             return 0
         ops = self._ops(records)
@@ -104,13 +105,30 @@ class IndexWriter:
         self._commit(records)
         return len(records)
 
+    def _collect(self) -> list[ConsumerRecord]:
+        """One bulk's worth: poll until ``bulk_max_docs`` records or ``flush_ms`` after the first."""
+        limit = self.settings.bulk_max_docs
+        records = poll_records(self.consumer, self.settings.poll_timeout_ms, limit)
+        if not records:
+            return records
+        deadline = time.monotonic() + self.settings.flush_ms / 1000.0
+        while len(records) < limit:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            more = poll_records(self.consumer, remaining_ms, limit - len(records))
+            if not more:
+                break
+            records += more
+        return records
+
     def _ops(self, records: list[ConsumerRecord]) -> list[_Op]:
         by_pos = {(r.topic, r.partition, r.offset): r for r in records}
         ops: list[_Op] = []
         articles = decode_records([r for r in records if r.topic == self.topics.enriched], EnrichedArticle, self.dead)
         for a in articles:
-            header, doc = article_action(self.names.articles, a.value)
-            ops.append(_Op(by_pos[(a.topic, a.partition, a.offset)], "article", header, doc))
+            header, line = article_lines(self.names.articles, a.value)
+            ops.append(_Op(by_pos[(a.topic, a.partition, a.offset)], "article", header, line))
         stories = decode_records([r for r in records if r.topic == self.topics.stories], Story, self.dead)
         for s in stories:
             header, doc = story_action(self.names.stories, s.value)
@@ -131,7 +149,7 @@ class IndexWriter:
 
     def _attempt(self, ops: list[_Op]) -> list[_Op]:
         """Send one bulk; return the operations to send again."""
-        body: list[dict[str, Any]] = []
+        body: list[Any] = []  # dicts and pre-serialised lines; the NDJSON serializer takes both
         for op in ops:
             body += (op.header, op.doc)
         try:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from index import search as s
-from index.documents import Backoff, Outcome, article_action, article_doc, classify, growth, story_action
+from index.documents import Backoff, Outcome, article_action, article_doc, article_json, classify, growth, story_action
 from index.mappings import article_mappings, story_mappings
 from storywire.messages import StoryStatus
 from tests.factories import T0, enriched, story
@@ -25,6 +25,12 @@ def test_article_action_uses_the_article_id_and_fits_the_mapping() -> None:
 
 def test_article_without_embedding_is_still_a_document() -> None:
     assert "embedding" not in article_doc(enriched(1, embedding=()))
+    assert "embedding" not in json.loads(article_json(enriched(1, embedding=())))
+
+
+def test_serialised_article_is_the_same_document() -> None:
+    a = enriched(5, embedding=(0.25, -0.5, 1e-7, 0.0), language="de", warnings=("odd date",))
+    assert json.loads(article_json(a)) == article_doc(a)
 
 
 def test_story_action_is_an_external_version_with_member_titles() -> None:
