@@ -149,27 +149,33 @@ class Clusterer:
         return st.snapshot(self._u[st.row], self._now(), self.settings.max_snapshot_members)
 
     def restore(self, snapshots: Iterable[Story]) -> None:
-        """Rebuild the state from the snapshots this core emitted (a compacted topic read to its end)."""
+        """Rebuild the state from the snapshots this core emitted (a compacted topic read to its end).
+
+        Streams: only the newest version of each story is kept, so a long topic does not
+        have to fit in memory as messages.
+        """
         if self._seq or self.stories:
             raise ClusterError("restore needs an empty clusterer")
-        latest: dict[str, Story] = {}
+        versions: dict[str, int] = {}
         for snap in snapshots:
-            if snap.id not in latest or snap.version >= latest[snap.id].version:
-                latest[snap.id] = snap
-        self._seq = len(latest)
-        for sid in sorted(latest):
-            snap = latest[sid]
+            if snap.version < versions.get(snap.id, 0):
+                continue
+            versions[snap.id] = snap.version
             self._clock = max(self._clock, to_micros(snap.last_seen))
+            old = self.stories.get(snap.id)
+            if old is not None:
+                self._detach(old)
+            self._resolve.pop(snap.id, None)
             if snap.status is StoryStatus.MERGED and snap.merged_into:
-                self._resolve[sid] = snap.merged_into
+                self._resolve[snap.id] = snap.merged_into
             elif snap.status is StoryStatus.ACTIVE and snap.centroid:
                 st = StoryState.from_snapshot(snap)
-                vec = np.asarray(snap.centroid, dtype=np.float32)
-                self._ensure_dim(len(vec))
-                self._attach(st, vec)
+                self._ensure_dim(len(snap.centroid))
+                self._attach(st, np.asarray(snap.centroid, dtype=np.float32))
                 for aid in st.members:
-                    self._member_of[aid] = sid
+                    self._member_of[aid] = st.id
                 self._sf_add(st.profile)
+        self._seq = len(versions)
         self._sweep_bucket = self._clock // HOUR_MICROS
 
     # --------------------------------------------------------------------------- scoring
@@ -367,21 +373,24 @@ class Clusterer:
         limit = self._clock - int(self.settings.dormant_after_days * MICROS_PER_DAY)
         rows = np.flatnonzero(self._active[: self._rows] & (self._last[: self._rows] < limit))
         for r in rows.tolist():
-            st = self.stories[self._row_ids[r] or ""]
-            for aid in st.members:
-                if self._member_of.get(aid) == st.id:
-                    del self._member_of[aid]
             dirty.add(r)
-            self._retire(st, StoryStatus.DORMANT)
+            self._retire(self.stories[self._row_ids[r] or ""], StoryStatus.DORMANT)
 
     def _retire(self, st: StoryState, status: StoryStatus) -> None:
-        row = st.row
-        self._retired[st.id] = (st, self._u[row].copy())
+        self._retired[st.id] = (st, self._u[st.row].copy())
         st.status = status
         st.version += 1
         self._changed[st.id] = None
+        self._detach(st)
+
+    def _detach(self, st: StoryState) -> None:
+        """Take a story out of memory: its row, its members' entries, its terms' counts."""
+        for aid in st.members:
+            if self._member_of.get(aid) == st.id:
+                del self._member_of[aid]
         self._sf_remove(set(st.profile))
         del self.stories[st.id]
+        row = st.row
         self._active[row] = False
         self._row_ids[row] = None
         self._free.append(row)

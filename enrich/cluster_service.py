@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from kafka import TopicPartition
@@ -36,8 +37,8 @@ ACTIVE = Gauge("storywire_cluster_active_stories", "Stories in memory (active)")
 REJECTED = Counter("storywire_cluster_rejected_total", "Articles sent to the dead-letter topic by the core")
 
 
-def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None) -> list[Story]:
-    """Every snapshot on the stories topic up to its current end (undecodable ones are skipped)."""
+def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None) -> Iterator[Story]:
+    """Every snapshot on the stories topic up to its current end, streamed (undecodable ones are skipped)."""
     from storywire.bus import make_consumer
 
     own = consumer is None
@@ -46,22 +47,22 @@ def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
-            return []
+            return
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
-        out: list[Story] = []
         while any(consumer.position(tp) < end[tp] for tp in tps):
             for rec in poll_records(consumer, timeout_ms=1000):
                 if rec.value is None:
                     continue
                 try:
-                    out.append(decode(Story, rec.value))
+                    story = decode(Story, rec.value)
                 except MessageError as exc:
                     log.warning(
                         "snapshot skipped", extra={"partition": rec.partition, "offset": rec.offset, "error": str(exc)}
                     )
-        return out
+                    continue
+                yield story
     finally:
         if own:
             consumer.close()
