@@ -125,7 +125,7 @@ def _fail(exc: Exception) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from index.client import IndexNames, make_client
     from index.health import combined
-    from index.mappings import ensure_indices
+    from index.mappings import ensure_indices, missing_aliases
     from index.settings import crc_checks
     from index.writer import IndexWriter
     from storywire.bus import Topics, ensure_topics, make_consumer, make_producer
@@ -137,7 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = IndexNames(settings.es.index_prefix)
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
-    ensure_indices(es, names, _dims(settings, index_settings), settings.es.text_analyzer)
+    if missing_aliases(es, names):  # only then does the vector size matter (and the model get loaded)
+        ensure_indices(es, names, _dims(settings, index_settings), settings.es.text_analyzer)
     consumer = make_consumer(
         settings.kafka,
         index_settings.group_id,

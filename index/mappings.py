@@ -105,6 +105,10 @@ def _mappings_for(alias: str, names: IndexNames, dims: int, analyzer: str) -> di
 _SETTINGS = {"index": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}}
 
 
+def missing_aliases(es: Elasticsearch, names: IndexNames) -> list[str]:
+    return [alias for alias in names.aliases() if not es.indices.exists_alias(name=alias)]
+
+
 def ensure_indices(es: Elasticsearch, names: IndexNames, dims: int, analyzer: str = "standard") -> None:
     """Create ``-v1`` behind each alias unless the alias exists already (idempotent)."""
     for alias in names.aliases():

@@ -150,7 +150,7 @@ def _range(field: str, gte: datetime | None = None, lte: datetime | None = None)
 
 
 def story_filters(q: StoryQuery) -> list[dict[str, Any]]:
-    """A story matches a time range when it overlaps it."""
+    """A story matches a time range when it overlaps it; merged stories only when asked for."""
     out: list[dict[str, Any]] = []
     if q.start is not None:
         out.append(_range("last_seen", gte=q.start))
@@ -164,6 +164,9 @@ def story_filters(q: StoryQuery) -> list[dict[str, Any]]:
         out.append({"range": {"size": {"gte": q.min_size}}})
     if q.status is not None:
         out.append({"term": {"status": q.status.value}})
+    else:
+        # A merged story lives on in the one that absorbed it; listing both shows the event twice.
+        out.append({"bool": {"must_not": [{"term": {"status": StoryStatus.MERGED.value}}]}})
     return out
 
 

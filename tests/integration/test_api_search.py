@@ -79,7 +79,7 @@ def test_story_search(api: TestClient) -> None:
     merged = api.get("/api/stories", params={"status": "merged"}).json()["results"]
     assert [(h["id"], h["merged_into"]) for h in merged] == [("s3", "s1")]
     page2 = api.get("/api/stories", params={"sort": "recency", "size": 1, "page": 2}).json()
-    assert (page2["total"], page2["page"], len(page2["results"])) == (3, 2, 1)
+    assert (page2["total"], page2["page"], len(page2["results"])) == (2, 2, 1)  # merged s3 left out
     window = {"from": "2023-05-03T12:00:00", "to": "2023-05-04T00:00:00Z", "source": ["a.example", "zz"]}
     assert [h["id"] for h in api.get("/api/stories", params=window).json()["results"]] == ["s1"]
 

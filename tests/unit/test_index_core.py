@@ -131,7 +131,7 @@ def test_story_filters() -> None:
         {"range": {"size": {"gte": 3}}},
         {"term": {"status": "active"}},
     ]
-    assert s.story_filters(s.StoryQuery()) == []
+    assert s.story_filters(s.StoryQuery()) == [{"bool": {"must_not": [{"term": {"status": "merged"}}]}}]
 
 
 def test_article_filters_and_knn_body() -> None:
