@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,26 +85,53 @@ class IndexWriter:
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self.retries = 0  # attempts that failed, for tests and logs
         self.paused = False
+        self.processed = 0  # records whose offsets were committed (or attempted, after a rebalance)
 
     def run(self) -> None:
-        """Poll, write, commit until ``stop`` is set. A stop during an outage leaves the batch uncommitted."""
-        while not self.stop.is_set():
-            try:
-                self.run_once()
-            except Interrupted:
-                break
+        """Poll, write and commit until ``stop`` is set.
+
+        One bulk is in flight on a worker thread while this thread polls and decodes the
+        next batch. A batch is committed only once its bulk is acknowledged, and the next
+        bulk is sent only after that, so at most one batch is held beyond the one being
+        written. A stop during an outage leaves the batches uncommitted (they are re-read).
+        """
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-bulk")
+        inflight: tuple[Future[None], list[ConsumerRecord]] | None = None
+        try:
+            while not self.stop.is_set():
+                records = self._collect()
+                ops = self._ops(records) if records else []
+                if inflight is not None:
+                    self._finish(*inflight)
+                    inflight = None
+                if records:
+                    inflight = (pool.submit(self._write, ops), records)
+            if inflight is not None:
+                self._finish(*inflight)
+        except Interrupted:
+            log.info("stopped while waiting for elasticsearch; the batch stays uncommitted")
+        finally:
+            pool.shutdown(wait=True)
 
     def run_once(self) -> int:
-        """Process one poll; return how many records it held."""
+        """Process one batch synchronously; return how many records it held."""
         records = self._collect()
         if not records:
             return 0
         ops = self._ops(records)
         if ops:
             self._write(ops)
-        self.producer.flush()
-        self._commit(records)
+        self._finish_records(records)
         return len(records)
+
+    def _finish(self, written: Future[None], records: list[ConsumerRecord]) -> None:
+        written.result()  # re-raises Interrupted (or a bug) from the worker
+        self._finish_records(records)
+
+    def _finish_records(self, records: list[ConsumerRecord]) -> None:
+        self.producer.flush()  # dead letters of this batch are acknowledged
+        self._commit(records)
+        self.processed += len(records)
 
     def _collect(self) -> list[ConsumerRecord]:
         """One bulk's worth: poll until ``bulk_max_docs`` records or ``flush_ms`` after the first."""
