@@ -49,7 +49,6 @@ from ingest.settings import IngestSettings
 
 Resolver = Callable[[str, int], list[str]]
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-CHUNK = 64 * 1024
 ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
 ACCEPT += "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 
@@ -283,7 +282,7 @@ class Fetcher:
             raise BodyTooLarge(f"Content-Length {length} over the cap of {cap} bytes")
         decoder = _Decoder(headers.get("content-encoding", ""), cap)
         raw = 0
-        for chunk in resp.iter_raw(CHUNK):
+        for chunk in resp.iter_raw():  # as the network delivers, so the deadline is checked often
             raw += len(chunk)
             if raw > cap:
                 raise BodyTooLarge(f"body over {cap} bytes")
