@@ -36,8 +36,8 @@ def register(sub: Any) -> None:
 
     story = sub.add_parser("story", help="show one story: articles, sources, timeline")
     story.add_argument("story_id")
-    story.add_argument("--page", type=int, default=1)
-    story.add_argument("--size", type=int, default=50)
+    story.add_argument("--page", type=_int_at_least(1), default=1)
+    story.add_argument("--size", type=_int_at_least(1), default=50)
     story.add_argument("--json", action="store_true", help="print JSON instead of tables")
     story.set_defaults(func=cmd_story)
 
@@ -60,13 +60,26 @@ def _filters(p: argparse.ArgumentParser, stories: bool) -> None:
     p.add_argument("--source", action="append", default=[], help="repeat for several")
     p.add_argument("--lang", action="append", default=[], help="repeat for several")
     if stories:
-        p.add_argument("--min-size", type=int, default=0)
+        p.add_argument("--min-size", type=_int_at_least(0), default=0)
         p.add_argument("--status", choices=["active", "dormant", "merged"])
     p.add_argument("--sort", choices=["relevance", "recency", "growth"], default="relevance")
-    p.add_argument("--page", type=int, default=1)
-    p.add_argument("--size", type=int, default=20)
+    p.add_argument("--page", type=_int_at_least(1), default=1)
+    p.add_argument("--size", type=_int_at_least(1), default=20)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--no-embed", action="store_true", help="text search only (do not load the model)")
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
 
 
 def _time(text: str) -> datetime:
@@ -186,8 +199,11 @@ def _run_search(args: argparse.Namespace, call: Callable[[SearchService], Any], 
     service, _, _ = _service(getattr(args, "no_embed", False))
     try:
         result = call(service)
-    except (IndexStageError, ValidationError) as exc:
+    except IndexStageError as exc:
         return _fail(exc)
+    except ValidationError as exc:  # e.g. --size above the maximum: one line, naming the option
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _fail(ValueError(problems.replace("_", "-")))
     finally:
         service.es.close()
     if args.json:

@@ -42,6 +42,9 @@ def test_bad_time_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         build_parser().parse_args(["search", "x", "--from", "yesterday"])
     assert "not an ISO 8601 time" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "x", "--page", "0"])
+    assert "--page: must be at least 1" in capsys.readouterr().err
 
 
 def test_tables() -> None:
