@@ -34,8 +34,9 @@ def es_ready(es_settings: ElasticsearchSettings) -> ElasticsearchSettings:
             9, story_id="s2", title="Central bank lifts rates", embedding=(0.0, 1.0, 0.0, 0.0), story_label="Rates"
         )
     ]
+    articles += [enriched(7, story_id="s3", published=T0 + timedelta(hours=5))]  # of the story s1 absorbed
     stories = [
-        story("s1", 3, size=4, last_seen=T0 + timedelta(hours=4)),
+        story("s1", 3, size=5, last_seen=T0 + timedelta(hours=5), absorbed=("s3",)),
         story(
             "s2",
             1,
@@ -87,12 +88,12 @@ def test_story_search(api: TestClient) -> None:
 def test_story_detail_and_articles(api: TestClient) -> None:
     d = api.get("/api/stories/s1").json()
     assert d["story"]["id"] == "s1"
-    assert [a["id"] for a in d["articles"]["results"]] == ["a0001", "a0002", "a0003", "a0004"]
-    assert {b["key"]: b["count"] for b in d["sources"]} == {"src0.example": 2, "src1.example": 2}
-    assert sum(b["count"] for b in d["histogram"]) == 4
+    assert [a["id"] for a in d["articles"]["results"]] == ["a0001", "a0002", "a0003", "a0004", "a0007"]
+    assert {b["key"]: b["count"] for b in d["sources"]} == {"src0.example": 2, "src1.example": 2, "news.example": 1}
+    assert [b["count"] for b in d["histogram"]] == [1, 1, 1, 1, 1]
     arts = api.get("/api/stories/s1/articles", params={"size": 2, "page": 2}).json()
     assert [a["id"] for a in arts["results"]] == ["a0003", "a0004"]
-    assert arts["total"] == 4
+    assert arts["total"] == 5
 
 
 def test_article_search(api: TestClient) -> None:
