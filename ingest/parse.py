@@ -35,6 +35,7 @@ class ParsedFeed:
     articles: list[Article]
     errors: list[AdapterError] = field(default_factory=list)
     entries: int = 0  # entries in the document, before the cap
+    duplicates: int = 0  # entries that repeated an earlier entry's id
     bozo: str | None = None  # why feedparser called it ill-formed, when it did
     title: str = ""
     hint_s: float | None = None  # the document's TTL / sy:updatePeriod
@@ -119,7 +120,9 @@ def parse_feed(
         except AdapterError as exc:
             parsed.errors.append(exc)
             continue
-        if article.id not in seen:
+        if article.id in seen:
+            parsed.duplicates += 1
+        else:
             seen.add(article.id)
             parsed.articles.append(article)
     return parsed
