@@ -139,6 +139,7 @@ def all_sections() -> list[type[BaseSettings]]:
         ElasticsearchSettings,
         StackSettings,
         ModelSettings,
+        LogSettings,
     ]
     for ref in STAGE_SECTIONS:
         module, _, name = ref.partition(":")
