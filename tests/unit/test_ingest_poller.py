@@ -1,0 +1,207 @@
+"""The poller's bookkeeping against a local HTTP server: what is produced, what the state says.
+
+Kafka is not the point here, so a small recording producer stands in; the restart test
+in tests/integration runs the same poller against the real broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest.feeds import FeedSpec
+from ingest.fetch import Fetcher
+from ingest.localserver import FeedServer, Response
+from ingest.poller import Poller
+from ingest.settings import IngestSettings
+from ingest.state import StateStore
+from storywire.messages import Article, decode
+
+
+def rss(*items: str, ttl: int | None = None) -> bytes:
+    body = "".join(f"<item><title>Story {i}</title><link>https://news.example/{i}</link></item>" for i in items)
+    extra = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return f"<rss version='2.0'><channel><title>N</title>{extra}{body}</channel></rss>".encode()
+
+
+class Sent:
+    """What KafkaProducer.send returns, reduced to ``get``."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> object:
+        if self.error is not None:
+            raise self.error
+        return None
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.fail = False
+
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Sent:
+        if self.fail:
+            return Sent(RuntimeError("broker unavailable"))
+        assert key is not None and value is not None
+        self.sent.append((topic, key, value))
+        return Sent()
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def articles(self) -> list[Article]:
+        return [decode(Article, v) for _, _, v in self.sent]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as s:
+        yield s
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[tuple[Poller, RecordingProducer, Clock]]:
+    settings = IngestSettings(allow_private=True, state_dir=tmp_path, read_timeout_s=2, deadline_s=5, concurrency=4)
+    producer, clock = RecordingProducer(), Clock()
+    poller = Poller(settings, StateStore(tmp_path), Fetcher(settings), producer, "t.articles.raw", clock=clock)
+    yield poller, producer, clock
+    poller.close()
+    poller.fetcher.close()
+    poller.store.close()
+
+
+def test_new_entries_are_produced_once_and_state_advances(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+) -> None:
+    poller, producer, clock = rig
+    spec = FeedSpec(url=server.add("/a", Response(rss("1", "2"), headers={"ETag": '"e1"'})), tags=("t",))
+    report = poller.poll_due([spec])
+    assert report.produced == 2 and [k for _, k, _ in producer.sent] == [a.id.encode() for a in producer.articles()]
+    assert {a.title for a in producer.articles()} == {"Story 1", "Story 2"}
+    state = poller.store.get(spec.url)
+    assert state.etag == '"e1"' and state.body_hash and state.error_count == 0 and state.produced == 2
+    assert poller.poll_due([spec]).feeds == 0  # not due yet
+
+    server.add("/a", Response(rss("3", "2", "1"), headers={"ETag": '"e2"'}))
+    clock.now += timedelta(hours=7)
+    assert poller.poll_due([spec]).produced == 1
+    assert [a.title for a in producer.articles()][-1] == "Story 3"
+
+
+def test_304_and_identical_body_are_not_parsed_again(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+) -> None:
+    poller, producer, clock = rig
+    with_etag = FeedSpec(url=server.add("/e", Response(rss("1"), headers={"ETag": '"x"'})))
+    no_validators = FeedSpec(url=server.add("/n", Response(rss("2"))))
+    poller.poll_due([with_etag, no_validators])
+    clock.now += timedelta(hours=7)
+    report = poller.poll_due([with_etag, no_validators])
+    assert report.not_modified == 2 and report.produced == 0 and len(producer.sent) == 2
+    assert poller.store.get(with_etag.url).last_status == 304
+
+
+def test_ttl_sets_the_next_poll(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+    poller, _, clock = rig
+    spec = FeedSpec(url=server.add("/ttl", Response(rss("1", ttl=120))), interval=60)
+    poller.poll_due([spec])
+    nxt = poller.store.get(spec.url).next_poll
+    assert nxt is not None and timedelta(minutes=100) < nxt - clock.now < timedelta(minutes=140)
+
+
+def test_301_updates_the_stored_url(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+    poller, producer, clock = rig
+    new = server.add("/new", Response(rss("1")))
+    spec = FeedSpec(url=server.add("/old", Response(b"", 301, {"Location": "/new"})))
+    poller.poll_due([spec])
+    assert poller.store.get(spec.url).fetch_url == new
+    assert producer.articles()[0].feed_url == spec.url  # the feed keeps its identity
+    clock.now += timedelta(hours=7)
+    poller.poll_due([spec])
+    assert server.requests["/old"] == 1 and server.requests["/new"] == 2
+
+
+def test_410_disables_the_feed(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+    poller, _, clock = rig
+    spec = FeedSpec(url=server.add("/gone", Response(b"", 410)))
+    assert poller.poll_due([spec]).failed == 1
+    state = poller.store.get(spec.url)
+    assert state.disabled and state.disabled_reason == "410 Gone" and state.last_status == 410
+    clock.now += timedelta(days=30)
+    assert poller.poll_due([spec]).feeds == 0
+
+
+def test_errors_back_off_and_are_recorded(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+    poller, _, clock = rig
+    spec = FeedSpec(url=server.add("/broken", Response(b"<html>oops</html>", 500)))
+    delays = []
+    for _ in range(6):
+        start = clock.now
+        assert poller.poll_due([spec]).failed == 1
+        state = poller.store.get(spec.url)
+        assert state.next_poll is not None
+        delays.append(state.next_poll - start)
+        clock.now = state.next_poll
+    assert state.error_count == 6 and state.last_error == "http_status: HTTP 500"
+    assert delays[-1] > delays[0]
+
+    server.add("/broken", Response(rss("1")))
+    assert poller.poll_due([spec]).produced == 1
+    assert poller.store.get(spec.url).error_count == 0
+
+
+def test_429_retry_after_is_honoured(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+    poller, _, clock = rig
+    spec = FeedSpec(url=server.add("/busy", Response(b"", 429, {"Retry-After": "7200"})))
+    poller.poll_due([spec])
+    state = poller.store.get(spec.url)
+    assert state.next_poll is not None and state.next_poll - clock.now >= timedelta(hours=2)
+    assert state.last_error is not None and state.last_error.startswith("rate_limited")
+
+
+def test_same_url_in_two_feeds_is_produced_once(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+) -> None:
+    poller, producer, _ = rig
+    a = FeedSpec(url=server.add("/a", Response(rss("1", "2"))))
+    b = FeedSpec(url=server.add("/b", Response(rss("2", "3"))))
+    poller.poll_due([a, b])
+    ids = [a.id for a in producer.articles()]
+    assert len(ids) == len(set(ids)) == 3
+
+
+def test_nothing_advances_when_the_broker_does_not_acknowledge(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+) -> None:
+    poller, producer, clock = rig
+    spec = FeedSpec(url=server.add("/a", Response(rss("1"), headers={"ETag": '"e1"'})))
+    producer.fail = True
+    report = poller.poll_due([spec])
+    assert report.produced == 0 and report.failed == 1
+    state = poller.store.get(spec.url)
+    assert state.etag is None and state.body_hash is None and state.last_error is not None
+    producer.fail = False
+    clock.now += timedelta(days=1)
+    assert poller.poll_due([spec]).produced == 1  # fetched in full again, not a 304
+
+
+def test_bad_feed_does_not_hurt_the_others(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+    poller, _, _ = rig
+    good = FeedSpec(url=server.add("/good", Response(rss("1"))))
+    html = FeedSpec(url=server.add("/html", Response(b"<html><body>not a feed</body></html>")))
+    report = poller.poll_due([html, good])
+    assert report.produced == 1 and report.failed == 1
+    assert (poller.store.get(html.url).last_error or "").startswith("parse")
