@@ -40,12 +40,14 @@ import numpy.typing as npt
 
 from enrich.features import article_terms, is_figure
 from enrich.settings import EnrichSettings
-from enrich.story_state import MICROS_PER_DAY, StoryState, to_micros
-from storywire.messages import EmbeddedArticle, Story, StoryArticle, StoryStatus, utcnow
+from enrich.story_state import MICROS_PER_DAY, StoryState, Top, to_micros
+from storywire.messages import EmbeddedArticle, Story, StoryStatus, utcnow
 
 F32 = npt.NDArray[np.float32]
+F16 = npt.NDArray[np.float16]
 HOUR_MICROS = 3_600_000_000
 _PRESCREEN_CELLS = 4_000_000  # batch rows x stories per matrix product (16 MB of float32)
+_BLOCK_ROWS = 8192  # centroid rows widened to float32 at a time for the product
 
 
 class ClusterError(Exception):
@@ -72,7 +74,9 @@ class Clusterer:
         self.settings = settings or EnrichSettings()
         self._now = now
         self._dim = 0
-        self._u: F32 = np.zeros((0, 0), dtype=np.float32)
+        # Unit centroids, one row per story, in half precision: 100,000 stories at 384
+        # dimensions take 77 MB. Scores are computed in float32/float64 from these values.
+        self._u: F16 = np.zeros((0, 0), dtype=np.float16)
         self._first = np.zeros(0, dtype=np.int64)
         self._last = np.zeros(0, dtype=np.int64)
         self._active = np.zeros(0, dtype=bool)
@@ -83,11 +87,15 @@ class Clusterer:
         self._resolve: dict[str, str] = {}  # merged story -> story it was merged into
         self._member_of: dict[str, str] = {}  # article id -> story id (active stories)
         self._sf: dict[str, int] = {}  # term -> number of active stories with it in their profile
+        self._lsf: dict[str, float] = {}  # term -> log(1 + sf), kept with _sf
         self._seq = 0  # stories ever opened; part of the next story id
         self._clock = -(2**62)
         self._sweep_bucket = -(2**62)
         self._changed: dict[str, None] = {}
-        self._retired: dict[str, tuple[StoryState, F32]] = {}
+        self._retired: dict[str, tuple[StoryState, F16]] = {}
+        # While assign_batch runs: the chunk's vectors and its pre-screen grid, and where we are.
+        self._chunk: tuple[F32, F32] | None = None
+        self._chunk_pos = 0
 
     # ----------------------------------------------------------------------------- public
     @property
@@ -117,13 +125,21 @@ class Clusterer:
         while i < len(articles):
             step = max(1, min(len(articles) - i, _PRESCREEN_CELLS // max(1, self._rows)))
             chunk = articles[i : i + step]
-            vecs = [self._vector(a) for a in chunk]
-            grid = np.asarray(np.stack(vecs) @ self._u[: self._rows].T) if self._rows else None
+            vecs = np.stack([self._vector(a) for a in chunk])
             width = self._rows
-            dirty: set[int] = set()
-            for k, art in enumerate(chunk):
-                row_sims = grid[k] if grid is not None else np.zeros(0, dtype=np.float32)
-                out.append(self._assign_one(art, vecs[k], row_sims, width, dirty))
+            # One column per row now, plus room for the stories this chunk may open.
+            grid = np.full((len(chunk), width + len(chunk)), -np.inf, dtype=np.float32)
+            if width:
+                for a in range(0, width, _BLOCK_ROWS):
+                    b = min(width, a + _BLOCK_ROWS)
+                    grid[:, a:b] = vecs @ self._u[a:b].astype(np.float32).T
+            self._chunk = (vecs, grid)
+            try:
+                for k, art in enumerate(chunk):
+                    self._chunk_pos = k
+                    out.append(self._assign_one(art, vecs[k], grid[k]))
+            finally:
+                self._chunk = None
             i += step
         return out
 
@@ -174,21 +190,23 @@ class Clusterer:
                 self._attach(st, np.asarray(snap.centroid, dtype=np.float32))
                 for aid in st.members:
                     self._member_of[aid] = st.id
-                self._sf_add(st.profile)
+                self._sf_add(st.terms)
         self._seq = len(versions)
         self._sweep_bucket = self._clock // HOUR_MICROS
 
     # --------------------------------------------------------------------------- scoring
     def _idf(self, term: str) -> float:
-        return math.log((1.0 + len(self.stories)) / (1.0 + self._sf.get(term, 0))) + 1.0
+        return math.log1p(len(self.stories)) - self._lsf.get(term, 0.0) + 1.0
 
     def _lexical(self, a_vec: dict[str, float], a_norm: float, st: StoryState) -> float:
-        if a_norm == 0.0 or not st.profile:
+        if a_norm == 0.0 or not st.terms:
             return 0.0
         dot = 0.0
         s_norm = 0.0
-        for term, w in st.profile.items():
-            x = w * self._idf(term)
+        base = math.log1p(len(self.stories)) + 1.0
+        lsf = self._lsf
+        for term, w in zip(st.terms, st.weights, strict=True):
+            x = w * (base - lsf.get(term, 0.0))
             s_norm += x * x
             av = a_vec.get(term)
             if av is not None:
@@ -199,7 +217,7 @@ class Clusterer:
         if not figures:
             return 0.0
         heavy = 2.0 * st.size  # a figure in the titles of about half the members or more
-        story_figs = {t for t, w in st.profile.items() if is_figure(t) and w >= heavy}
+        story_figs = {t for t, w in zip(st.terms, st.weights, strict=True) if w >= heavy and is_figure(t)}
         if story_figs and not (story_figs & figures):
             return 1.0
         return 0.0
@@ -218,18 +236,22 @@ class Clusterer:
     def _ensure_dim(self, dim: int) -> None:
         if self._dim == 0:
             self._dim = dim
-            self._u = np.zeros((0, dim), dtype=np.float32)
+            self._u = np.zeros((0, dim), dtype=np.float16)
         elif dim != self._dim:
             raise DimensionMismatch(f"embedding has {dim} values, the stories' centroids have {self._dim}")
 
-    def _candidates(self, v: F32, row_sims: F32, width: int, dirty: set[int], t: int) -> list[int]:
+    def _touch(self, row: int) -> None:
+        """A centroid changed: refresh its pre-screen column for the rest of the chunk."""
+        if self._chunk is None or row < 0:
+            return
+        vecs, grid = self._chunk
+        k = self._chunk_pos + 1
+        if k < len(vecs):
+            grid[k:, row] = vecs[k:] @ self._u[row].astype(np.float32)
+
+    def _candidates(self, row_sims: F32, t: int) -> list[int]:
         s = self.settings
-        sims = np.full(self._rows, -np.inf, dtype=np.float32)
-        sims[:width] = row_sims[:width]
-        extra = sorted(r for r in dirty if r < self._rows) + list(range(width, self._rows))
-        if extra:
-            idx = np.asarray(sorted(set(extra)), dtype=np.int64)
-            sims[idx] = self._u[idx] @ v
+        sims = row_sims[: self._rows]
         cand = np.flatnonzero(sims >= s.semantic_floor)
         if len(cand) == 0:
             return []
@@ -241,23 +263,25 @@ class Clusterer:
             cand = cand[top]
         return [int(r) for r in cand]
 
-    def _assign_one(self, art: EmbeddedArticle, v: F32, row_sims: F32, width: int, dirty: set[int]) -> Assignment:
+    def _assign_one(self, art: EmbeddedArticle, v: F32, row_sims: F32) -> Assignment:
         s = self.settings
         known = self._member_of.get(art.id)
         if known is not None:
             st = self.stories[self.resolve(known)]
-            return Assignment(art.id, st.id, float(np.dot(self._u[st.row], v)), st.label, False, True)
+            return Assignment(
+                art.id, st.id, float(np.dot(self._u[st.row].astype(np.float32), v)), st.label, False, True
+            )
         t = to_micros(art.published)
         if t > self._clock:
             self._clock = t
-            self._sweep(dirty)
+            self._sweep()
         weights = article_terms(art, s.lead_chars)
         a_vec = {term: w * self._idf(term) for term, w in weights.items()}
         a_norm = math.sqrt(sum(x * x for x in a_vec.values()))
         figures = {term for term, w in weights.items() if is_figure(term) and w >= 4.0}
         v64 = v.astype(np.float64)
         scored: list[tuple[float, str]] = []
-        for r in self._candidates(v, row_sims, width, dirty, t):
+        for r in self._candidates(row_sims, t):
             st = self.stories[self._row_ids[r] or ""]
             sem = float(np.dot(self._u[r].astype(np.float64), v64))
             score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * self._lexical(a_vec, a_norm, st)
@@ -268,15 +292,15 @@ class Clusterer:
             score, sid = scored[0]
             st = self.stories[sid]
             self._join(st, art, v64, weights, score)
-            dirty.add(st.row)
+            self._touch(st.row)
             for other_score, other in scored[1:]:
                 if other_score < s.join_threshold:
                     break
                 if other in self.stories and st.id in self.stories:
-                    st = self._maybe_merge(st, self.stories[other], t, dirty)
+                    st = self._maybe_merge(st, self.stories[other])
             return Assignment(art.id, st.id, score, st.label, False, False)
         st = self._open(art, v64, weights)
-        dirty.add(st.row)
+        self._touch(st.row)
         return Assignment(art.id, st.id, 1.0, st.label, True, False)
 
     def _open(self, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float]) -> StoryState:
@@ -303,22 +327,26 @@ class Clusterer:
 
     def _add_member(self, st: StoryState, art: EmbeddedArticle, weights: dict[str, float], sim: float) -> None:
         s = self.settings
-        st.members[art.id] = None
+        st.members.append(art.id)
         self._member_of[art.id] = st.id
-        st.sources[art.source] = None
-        if art.language:
-            st.languages[art.language] = None
+        if art.source not in st.sources:
+            st.sources.append(art.source)
+        if art.language and art.language not in st.languages:
+            st.languages.append(art.language)
         self._update_profile(st, weights)
-        top = StoryArticle(id=art.id, title=art.title, url=art.url, source=art.source, published=art.published)
-        st.add_top(sim, top, s.top_articles)
-        st.relabel(self._idf, s.keywords, s.label_max_words)
+        top = Top(sim, art.id, art.title, art.url, art.source, to_micros(art.published))
+        # Labels follow the closest titles and the story's growth; recomputing them on
+        # every member would cost more than the rest of the assignment.
+        size = st.size
+        if st.add_top(top, s.top_articles) or size & (size - 1) == 0:
+            st.relabel(self._idf, s.keywords, s.label_max_words)
         st.version += 1
         self._changed[st.id] = None
 
     def _update_profile(self, st: StoryState, weights: dict[str, float]) -> None:
-        before = set(st.profile)
+        before = set(st.terms)
         st.add_terms(weights, self.settings.profile_terms)
-        after = set(st.profile)
+        after = set(st.terms)
         self._sf_remove(before - after)
         self._sf_add(after - before)
 
@@ -326,10 +354,10 @@ class Clusterer:
         norm = float(np.linalg.norm(total))
         if norm > 0.0:
             st.scale = norm
-            self._u[st.row] = (total / norm).astype(np.float32)
+            self._u[st.row] = (total / norm).astype(np.float16)
 
     # ------------------------------------------------------------------- merge, dormancy
-    def _maybe_merge(self, a: StoryState, b: StoryState, t: int, dirty: set[int]) -> StoryState:
+    def _maybe_merge(self, a: StoryState, b: StoryState) -> StoryState:
         s = self.settings
         sem = float(np.dot(self._u[a.row].astype(np.float64), self._u[b.row].astype(np.float64)))
         a_vec = {term: w * self._idf(term) for term, w in a.profile.items()}
@@ -347,25 +375,24 @@ class Clusterer:
         self._first[keep.row] = keep.first
         self._last[keep.row] = keep.last
         for aid in gone.members:
-            keep.members[aid] = None
+            keep.members.append(aid)
             self._member_of[aid] = keep.id
-        keep.sources.update(gone.sources)
-        keep.languages.update(gone.languages)
+        keep.sources.extend(x for x in gone.sources if x not in keep.sources)
+        keep.languages.extend(x for x in gone.languages if x not in keep.languages)
         self._update_profile(keep, gone.profile)
-        for sim, top in gone.top:
-            keep.add_top(sim, top, s.top_articles)
+        for top in gone.top:
+            keep.add_top(top, s.top_articles)
         keep.absorbed.append(gone.id)
         keep.relabel(self._idf, s.keywords, s.label_max_words)
         keep.version += 1
         self._changed[keep.id] = None
-        dirty.add(keep.row)
-        dirty.add(gone.row)
+        self._touch(keep.row)
         gone.merged_into = keep.id
         self._resolve[gone.id] = keep.id
         self._retire(gone, StoryStatus.MERGED)
         return keep
 
-    def _sweep(self, dirty: set[int]) -> None:
+    def _sweep(self) -> None:
         bucket = self._clock // HOUR_MICROS
         if bucket <= self._sweep_bucket:
             return
@@ -373,7 +400,6 @@ class Clusterer:
         limit = self._clock - int(self.settings.dormant_after_days * MICROS_PER_DAY)
         rows = np.flatnonzero(self._active[: self._rows] & (self._last[: self._rows] < limit))
         for r in rows.tolist():
-            dirty.add(r)
             self._retire(self.stories[self._row_ids[r] or ""], StoryStatus.DORMANT)
 
     def _retire(self, st: StoryState, status: StoryStatus) -> None:
@@ -388,7 +414,7 @@ class Clusterer:
         for aid in st.members:
             if self._member_of.get(aid) == st.id:
                 del self._member_of[aid]
-        self._sf_remove(set(st.profile))
+        self._sf_remove(st.terms)
         del self.stories[st.id]
         row = st.row
         self._active[row] = False
@@ -415,8 +441,8 @@ class Clusterer:
         self.stories[st.id] = st
 
     def _grow(self) -> None:
-        cap = len(self._u) + max(1024, len(self._u) // 4)
-        u = np.zeros((cap, self._dim), dtype=np.float32)
+        cap = len(self._u) + max(1024, len(self._u) // 8)
+        u = np.zeros((cap, self._dim), dtype=np.float16)
         u[: len(self._u)] = self._u
         self._u = u
         self._first = np.resize(self._first, cap)
@@ -427,12 +453,16 @@ class Clusterer:
 
     def _sf_add(self, terms: Iterable[str]) -> None:
         for term in terms:
-            self._sf[term] = self._sf.get(term, 0) + 1
+            n = self._sf.get(term, 0) + 1
+            self._sf[term] = n
+            self._lsf[term] = math.log1p(n)
 
     def _sf_remove(self, terms: Iterable[str]) -> None:
         for term in terms:
             n = self._sf.get(term, 0) - 1
             if n > 0:
                 self._sf[term] = n
+                self._lsf[term] = math.log1p(n)
             else:
                 self._sf.pop(term, None)
+                self._lsf.pop(term, None)

@@ -11,6 +11,7 @@ term frequencies here; the clusterer applies an inverse story frequency on top.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Mapping
 
@@ -44,6 +45,8 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 def fold(text: str) -> str:
     """Lower-case and strip accents, so "Séisme" and "seisme" are one term."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
@@ -86,9 +89,12 @@ def embedding_text(article: Article, lead_chars: int = 500) -> str:
     return f"{title}. {body}"
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _norm_token(tok: str) -> str:
     tok = fold(tok)
-    if any(ch.isdigit() for ch in tok):
+    if _DIGIT.search(tok):
         tok = tok.replace(",", "")  # 1,600 -> 1600
         if ":" in tok:  # clock times say little about which event it is
             return ""
@@ -96,7 +102,7 @@ def _norm_token(tok: str) -> str:
 
 
 def _is_name_or_figure(raw: str, text: str, start: int) -> bool:
-    if any(ch.isdigit() for ch in raw):
+    if _DIGIT.search(raw):
         return True
     if len(raw) >= 2 and raw.isupper():
         return True
@@ -120,6 +126,7 @@ def terms(
             if tok in STOPWORDS:
                 continue
             w = base * (name_weight if _is_name_or_figure(raw, text, m.start()) else 1.0)
+            tok = sys.intern(tok)  # story profiles share one string per term
             out[tok] = out.get(tok, 0.0) + w
     if len(out) > max_terms:
         out = dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms])
@@ -136,7 +143,7 @@ def title_words(title: str) -> list[str]:
 
 
 def is_figure(term: str) -> bool:
-    return any(ch.isdigit() for ch in term)
+    return _DIGIT.search(term) is not None
 
 
 def top_terms(weights: Mapping[str, float], n: int) -> list[str]:

@@ -42,8 +42,8 @@ class EnrichSettings(BaseSettings):
     # Candidates are pre-screened on the semantic similarity alone.
     semantic_floor: float = Field(default=0.3)
     max_candidates: int = Field(default=12, ge=1)
-    profile_terms: int = Field(default=48, ge=4)
+    profile_terms: int = Field(default=24, ge=4)
     keywords: int = Field(default=8, ge=1)
-    top_articles: int = Field(default=5, ge=1)
+    top_articles: int = Field(default=3, ge=1)
     label_max_words: int = Field(default=6, ge=2)
     max_snapshot_members: int = Field(default=5000, ge=1)

@@ -9,9 +9,13 @@ through JSON changes nothing.
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
+from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +35,27 @@ def from_micros(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
 
 
+class Top(NamedTuple):
+    """A member among the closest to the story: a plain tuple, since there are many."""
+
+    similarity: float
+    id: str
+    title: str
+    url: str
+    source: str
+    published: int  # microseconds since the epoch
+
+    def message(self) -> StoryArticle:
+        return StoryArticle(
+            id=self.id,
+            title=self.title,
+            url=self.url,
+            source=self.source,
+            published=from_micros(self.published),
+            similarity=self.similarity,
+        )
+
+
 class StoryState:
     """A story while it is active (or the record of one that is not)."""
 
@@ -44,13 +69,14 @@ class StoryState:
         "last",
         "members",
         "merged_into",
-        "profile",
         "row",
         "scale",
         "sources",
         "status",
+        "terms",
         "top",
         "version",
+        "weights",
     )
 
     def __init__(self, story_id: str, first: int) -> None:
@@ -59,11 +85,15 @@ class StoryState:
         self.scale = 0.0
         self.first = first
         self.last = first
-        self.members: dict[str, None] = {}  # an ordered set
-        self.sources: dict[str, None] = {}
-        self.languages: dict[str, None] = {}
-        self.profile: dict[str, float] = {}
-        self.top: list[tuple[float, StoryArticle]] = []
+        # Lists, not sets: the clusterer's member map already rules out duplicates, and
+        # 100,000 stories in memory make every container count.
+        self.members: list[str] = []
+        self.sources: list[str] = []
+        self.languages: list[str] = []
+        # The term profile as two compact sequences (a dict per story costs several times more).
+        self.terms: tuple[str, ...] = ()
+        self.weights = array("d")
+        self.top: list[Top] = []
         self.label = ""
         self.keywords: tuple[str, ...] = ()
         self.version = 0
@@ -79,24 +109,34 @@ class StoryState:
         prof = self.profile
         for term, w in weights.items():
             prof[term] = prof.get(term, 0.0) + w
-        if len(prof) > limit:
-            self.profile = dict(sorted(prof.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+        items = sorted(prof.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        self.terms = tuple(t for t, _ in items)
+        self.weights = array("d", (w for _, w in items))
 
-    def add_top(self, similarity: float, article: StoryArticle, limit: int) -> None:
-        if any(a.id == article.id for _, a in self.top):
-            return
-        self.top.append((similarity, article))
-        self.top.sort(key=lambda sa: (-sa[0], sa[1].published, sa[1].id))
-        del self.top[limit:]
+    @property
+    def profile(self) -> dict[str, float]:
+        """Term -> accumulated weight, heaviest first."""
+        return dict(zip(self.terms, self.weights, strict=True))
+
+    def add_top(self, article: Top, limit: int) -> bool:
+        """Keep the ``limit`` members most similar to the story; True if the list changed."""
+        if any(a.id == article.id for a in self.top):
+            return False
+        self.top.append(article)
+        self.top.sort(key=lambda a: (-a.similarity, a.published, a.id))
+        if len(self.top) > limit:
+            dropped = self.top.pop()
+            return dropped is not article
+        return True
 
     def relabel(self, idf: Callable[[str], float], n_keywords: int, max_words: int) -> None:
         weights = {t: w * idf(t) for t, w in self.profile.items()}
         self.keywords = tuple(top_terms(weights, n_keywords))
         # Figures separate events but make poor headlines ("3rd 2023 Russian media").
         words = {t: w * (0.25 if is_figure(t) else 1.0) for t, w in weights.items()}
-        self.label = choose_label([(s, a.title) for s, a in self.top], words, max_words)
+        self.label = choose_label([(a.similarity, a.title) for a in self.top], words, max_words)
 
-    def snapshot(self, centroid: npt.NDArray[np.float32] | None, updated: datetime, max_members: int) -> Story:
+    def snapshot(self, centroid: npt.NDArray[np.floating[Any]] | None, updated: datetime, max_members: int) -> Story:
         members = tuple(self.members)
         if len(members) > max_members:
             members = members[-max_members:]
@@ -112,11 +152,11 @@ class StoryState:
             last_seen=from_micros(self.last),
             centroid=tuple(centroid.tolist()) if centroid is not None else (),
             centroid_scale=self.scale,
-            top_articles=tuple(a.model_copy(update={"similarity": s}) for s, a in self.top),
+            top_articles=tuple(a.message() for a in self.top),
             status=self.status,
             merged_into=self.merged_into,
             absorbed=tuple(self.absorbed),
-            profile=dict(self.profile),
+            profile=self.profile,
             members=members,
             updated=updated,
         )
@@ -126,11 +166,14 @@ class StoryState:
         st = cls(story.id, to_micros(story.first_seen))
         st.last = to_micros(story.last_seen)
         st.scale = story.centroid_scale or 0.0
-        st.members = dict.fromkeys(story.members)
-        st.sources = dict.fromkeys(story.sources)
-        st.languages = dict.fromkeys(story.languages)
-        st.profile = dict(story.profile)
-        st.top = [(a.similarity if a.similarity is not None else 0.0, a) for a in story.top_articles]
+        st.members = list(story.members)
+        st.sources = list(story.sources)
+        st.languages = list(story.languages)
+        st.terms = tuple(sys.intern(t) for t in story.profile)
+        st.weights = array("d", story.profile.values())
+        st.top = [
+            Top(a.similarity or 0.0, a.id, a.title, a.url, a.source, to_micros(a.published)) for a in story.top_articles
+        ]
         st.label = story.label
         st.keywords = story.keywords
         st.version = story.version
@@ -140,9 +183,15 @@ class StoryState:
         return st
 
 
-def _window_score(words: list[str], weights: dict[str, float], max_words: int) -> tuple[float, int, int]:
+@functools.lru_cache(maxsize=16384)
+def _title_keys(title: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    words = tuple(title_words(title))
+    return words, tuple(fold(w).replace(",", "") for w in words)
+
+
+def _window_score(keys: tuple[str, ...], weights: dict[str, float], max_words: int) -> tuple[float, int, int]:
     """The best run of words by summed term weight, trimmed of function words at both ends."""
-    keys = [fold(w) for w in words]
+    words = keys
     best = (0.0, 0, min(len(words), 1))
     for i in range(len(words)):
         if keys[i] in STOPWORDS:
@@ -151,7 +200,7 @@ def _window_score(words: list[str], weights: dict[str, float], max_words: int) -
         for j in range(i, len(words)):
             if j - i >= max_words:
                 break
-            total += weights.get(keys[j].replace(",", ""), 0.0)
+            total += weights.get(keys[j], 0.0)
             if keys[j] in STOPWORDS:
                 continue
             if total > best[0] + 1e-12:
@@ -172,10 +221,10 @@ def choose_label(titles: list[tuple[float, str]], weights: dict[str, float], max
     mass = sum(sorted(weights.values(), reverse=True)[:max_words]) or 1.0
     best: tuple[float, str] = (-math.inf, titles[0][1])
     for sim, title in titles:
-        words = title_words(title)
+        words, keys = _title_keys(title)
         if not words:
             continue
-        cover, i, j = _window_score(words, weights, max_words)
+        cover, i, j = _window_score(keys, weights, max_words)
         score = 0.2 * sim + 0.8 * cover / mass
         if score > best[0] + 1e-12:
             phrase = " ".join(words[i:j])

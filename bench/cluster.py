@@ -1,0 +1,217 @@
+"""Clusterer benchmark: articles/s with many active stories, and memory with 100,000.
+
+    python bench/cluster.py [--stories 10000] [--articles 20000] [--dims 384] [--memory-stories 100000]
+
+Throughput: the core is first given ``--stories`` active stories (through ``restore``,
+the path a restart takes), then a stream of articles near those stories (they join)
+with a fresh story now and then, all within one day so every story is a candidate.
+Timed: ``assign_batch`` on batches of 500 plus building the changed stories' snapshots,
+which is what the service does per batch. Embedding is not included.
+
+Memory: a separate process restores ``--memory-stories`` active stories, assigns a
+batch of articles against them, and reports its resident set size (current and peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from enrich.cluster import Clusterer
+from storywire.messages import EmbeddedArticle, PublishedFrom, Story, StoryArticle
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+WORDS = [f"w{i}" for i in range(5000)]
+
+
+def centroids(n: int, dims: int, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((n, dims)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def words_of(k: int) -> list[str]:
+    rng = np.random.default_rng(k)
+    return [WORDS[int(i)] for i in rng.integers(0, len(WORDS), 8)]
+
+
+def snapshots(base: Iterable[np.ndarray]) -> Iterator[Story]:
+    """One realistic-size active story per row: 3 members, 3 top articles, ~24 profile terms."""
+    for k, row in enumerate(base):
+        words = words_of(k)
+        t = T0 + timedelta(seconds=k % 3600)
+        tops = tuple(
+            StoryArticle(
+                id=f"s{k}-{j}",
+                title=" ".join(words),
+                url=f"https://x.example/{k}/{j}",
+                source=f"src{j}",
+                published=t,
+                similarity=0.9,
+            )
+            for j in range(3)
+        )
+        profile = {w: 3.0 + i for i, w in enumerate(words)} | {f"p{k % 997}": 2.0, f"{k % 50}": 4.0}
+        yield Story(
+            id=f"st-{k:08d}",
+            version=3,
+            label=" ".join(words[:4]),
+            keywords=tuple(words[:8]),
+            size=3,
+            sources=("src0", "src1", "src2"),
+            languages=("en",),
+            first_seen=t,
+            last_seen=t,
+            centroid=tuple(row.tolist()),
+            centroid_scale=2.8,
+            top_articles=tops,
+            profile=profile,
+            members=tuple(a.id for a in tops),
+            updated=t,
+        )
+
+
+def stream(base: np.ndarray, n: int, dims: int, seed: int = 11) -> list[EmbeddedArticle]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(0, len(base)))
+        fresh = i % 20 == 0  # one in twenty opens a new story
+        v = rng.standard_normal(dims).astype(np.float32) if fresh else base[k] + 0.04 * rng.standard_normal(dims)
+        v = v / np.linalg.norm(v)
+        words = words_of(k if not fresh else 10_000_000 + i)
+        t = T0 + timedelta(hours=1, seconds=i % 3600)
+        out.append(
+            EmbeddedArticle.model_construct(
+                id=f"a{i}",
+                url=f"https://y.example/{i}",
+                canonical_url=f"https://y.example/{i}",
+                feed_url="https://y.example/feed",
+                source=f"src{i % 40}",
+                title=" ".join(words[:6]) + f" {i % 30}",
+                summary=" ".join(words),
+                content="",
+                authors=(),
+                tags=(),
+                language="en",
+                published=t,
+                published_from=PublishedFrom.ENTRY,
+                fetched=t,
+                warnings=(),
+                embedding=tuple(v.tolist()),
+                model="bench",
+                schema_version=1,
+            )
+        )
+    return out
+
+
+def throughput(stories: int, articles: int, dims: int) -> dict[str, float]:
+    base = centroids(stories, dims)
+    core = Clusterer()
+    core.restore(snapshots(base))
+    items = stream(base, articles, dims)
+    core.assign_batch(items[:500])  # warm-up
+    core.take_changes()
+    joined = 0
+    t_core = 0.0
+    t_all = 0.0
+    for i in range(500, len(items), 500):
+        batch = items[i : i + 500]
+        t0 = time.perf_counter()
+        got = core.assign_batch(batch)
+        t1 = time.perf_counter()
+        core.take_changes()
+        t2 = time.perf_counter()
+        t_core += t1 - t0
+        t_all += t2 - t0
+        joined += sum(not g.new_story for g in got)
+    n = len(items) - 500
+    return {
+        "active_stories_at_start": stories,
+        "active_stories_at_end": core.active_count,
+        "dims": dims,
+        "articles": n,
+        "joined_fraction": round(joined / n, 3),
+        "articles_per_s_assign": round(n / t_core),
+        "articles_per_s_assign_and_snapshots": round(n / t_all),
+    }
+
+
+def rows(n: int, dims: int, block: int = 4096) -> Iterator[np.ndarray]:
+    """The same unit vectors as ``centroids``' rows would be, made a block at a time."""
+    for start in range(0, n, block):
+        yield from centroids(min(block, n - start), dims, seed=start)
+
+
+def memory_child(stories: int, dims: int) -> None:
+    core = Clusterer()
+    core.restore(snapshots(rows(stories, dims)))
+    core.assign_batch(stream(centroids(500, dims, seed=0), 500, dims))
+    core.take_changes()
+    status = Path("/proc/self/status").read_text().splitlines()
+    rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "active_stories": core.active_count,
+                "dims": dims,
+                "rss_mb": round(rss_kb / 1024),
+                "peak_rss_mb": round(peak_kb / 1024),
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--stories", type=int, default=10_000)
+    ap.add_argument("--articles", type=int, default=20_000)
+    ap.add_argument("--dims", type=int, default=384)
+    ap.add_argument("--memory-stories", type=int, default=100_000)
+    ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_stories, args.dims)
+        return
+    tp = throughput(args.stories, args.articles, args.dims)
+    print("throughput", json.dumps(tp))
+    print(
+        f"  target >= 5000 articles/s: {tp['articles_per_s_assign_and_snapshots']} articles/s "
+        f"(ratio {tp['articles_per_s_assign_and_snapshots'] / 5000:.2f})"
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--memory-child",
+            "--memory-stories",
+            str(args.memory_stories),
+            "--dims",
+            str(args.dims),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    mem = json.loads(out.stdout.strip().splitlines()[-1])
+    print("memory", json.dumps(mem))
+    print(
+        f"  target < 500 MB RSS: {mem['rss_mb']} MB now, {mem['peak_rss_mb']} MB peak (ratio {mem['rss_mb'] / 500:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
