@@ -55,6 +55,7 @@ _TRACKING = frozenset(
     }
 )
 _TRACKING_PREFIXES = ("utm_", "__twitter", "pk_", "mtm_")
+_RSS_AUTHOR = re.compile(r"^\s*[^\s()@]+@[^\s()]+\s*\(([^()]+)\)\s*$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8}){0,3}$")
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=2)
@@ -190,9 +191,13 @@ def _published(
 
 
 def _authors(entry: Mapping[str, Any]) -> tuple[str, ...]:
-    names = [plain(_str(a, "name")) for a in _dicts(entry.get("authors"))]
+    # RSS's "email (Name)": read it ourselves, feedparser's e-mail pattern cuts long TLDs short.
+    rss_author = _RSS_AUTHOR.match(_str(entry, "author"))
+    if rss_author:
+        return (plain(rss_author.group(1), 200),)
+    names = [plain(_str(a, "name"), 200) for a in _dicts(entry.get("authors"))]
     if not any(names):
-        names.append(plain(_str(entry, "author")))
+        names.append(plain(_str(entry, "author"), 200))
     return _unique(n for n in names if n)[:20]
 
 
@@ -258,7 +263,7 @@ def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit:
         if isinstance(d, Mapping) and (language := normalise_language(d.get("language"))):
             break
     language = language or normalise_language(entry.get("language")) or ctx.language
-    terms = [plain(_str(t, "term") or _str(t, "label"), 100) for t in _dicts(entry.get("tags"))]
+    terms = [plain(_str(t, "label") or _str(t, "term"), 100) for t in _dicts(entry.get("tags"))]
     return Article(
         id=aid,
         url=link,

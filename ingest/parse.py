@@ -52,6 +52,17 @@ def source_name(spec: FeedSpec, site_link: str) -> str:
     return spec.url
 
 
+def _plain(value: Any, depth: int = 0) -> Any:
+    """feedparser's FeedParserDict as plain dicts: its .get maps some missing keys to others, with warnings."""
+    if depth > 20:
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v, depth + 1) for k, v in dict.items(value)}
+    if isinstance(value, list):
+        return [_plain(v, depth + 1) for v in value]
+    return value
+
+
 def _text(mapping: Mapping[str, Any], key: str) -> str:
     value = mapping.get(key)
     return value if isinstance(value, str) else ""
@@ -87,8 +98,8 @@ def parse_feed(
     except Exception as exc:  # feedparser's own failures, whatever they are, become ours
         raise ParseError(f"parser failed: {type(exc).__name__}: {exc}") from exc
 
-    feed = result.get("feed") if isinstance(result.get("feed"), Mapping) else {}
-    entries = result.get("entries") if isinstance(result.get("entries"), list) else []
+    feed = _plain(result.get("feed")) if isinstance(result.get("feed"), Mapping) else {}
+    entries = _plain(result.get("entries")) if isinstance(result.get("entries"), list) else []
     bozo = None
     if result.get("bozo"):
         why = result.get("bozo_exception")
