@@ -16,12 +16,13 @@ merged into the larger ("merged into X"; ``resolve`` keeps its id working). Stor
 seen for ``dormant_after_days`` of stream time (the latest published time seen) become
 dormant and leave memory.
 
-Speed: centroids are rows of one float32 matrix; a batch of articles is pre-screened
-with one matrix product, and rows changed earlier in the same batch are recomputed, so
-``assign_batch`` gives exactly what one-by-one ``assign`` would. Final scores are
-computed in float64 from the stored float32 values, so they do not depend on how the
+Speed and memory: centroids are rows of one half-precision matrix (100,000 stories at
+384 dimensions in 77 MB); a batch of articles is pre-screened against all of them with
+one float32 matrix product, and the columns of stories changed earlier in the same
+batch are refreshed, so ``assign_batch`` gives what one-by-one ``assign`` would. Final
+scores are computed in float64 from the stored values, so they do not depend on how the
 stream was cut into batches: the same input order gives the same stories, also after
-``restore`` from the snapshots this clusterer emitted.
+``restore`` from the snapshots this clusterer emitted (they carry the exact values).
 
     ClusterError
      +-- DimensionMismatch   an embedding's size differs from the stories' centroids
@@ -38,16 +39,14 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from enrich.centroids import F16, F32, CentroidTable
 from enrich.features import article_terms, is_figure
 from enrich.settings import EnrichSettings
 from enrich.story_state import MICROS_PER_DAY, StoryState, Top, to_micros
 from storywire.messages import EmbeddedArticle, Story, StoryStatus, utcnow
 
-F32 = npt.NDArray[np.float32]
-F16 = npt.NDArray[np.float16]
 HOUR_MICROS = 3_600_000_000
 _PRESCREEN_CELLS = 4_000_000  # batch rows x stories per matrix product (16 MB of float32)
-_BLOCK_ROWS = 8192  # centroid rows widened to float32 at a time for the product
 
 
 class ClusterError(Exception):
@@ -73,16 +72,7 @@ class Clusterer:
     def __init__(self, settings: EnrichSettings | None = None, now: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings or EnrichSettings()
         self._now = now
-        self._dim = 0
-        # Unit centroids, one row per story, in half precision: 100,000 stories at 384
-        # dimensions take 77 MB. Scores are computed in float32/float64 from these values.
-        self._u: F16 = np.zeros((0, 0), dtype=np.float16)
-        self._first = np.zeros(0, dtype=np.int64)
-        self._last = np.zeros(0, dtype=np.int64)
-        self._active = np.zeros(0, dtype=bool)
-        self._row_ids: list[str | None] = []
-        self._free: list[int] = []
-        self._rows = 0  # rows in use or freed (high-water mark)
+        self._table = CentroidTable()
         self.stories: dict[str, StoryState] = {}  # active stories only
         self._resolve: dict[str, str] = {}  # merged story -> story it was merged into
         self._member_of: dict[str, str] = {}  # article id -> story id (active stories)
@@ -101,7 +91,7 @@ class Clusterer:
     @property
     def dim(self) -> int:
         """Size of the centroids (0 until the first vector is seen)."""
-        return self._dim
+        return self._table.dim
 
     @property
     def active_count(self) -> int:
@@ -123,16 +113,10 @@ class Clusterer:
         out: list[Assignment] = []
         i = 0
         while i < len(articles):
-            step = max(1, min(len(articles) - i, _PRESCREEN_CELLS // max(1, self._rows)))
+            step = max(1, min(len(articles) - i, _PRESCREEN_CELLS // max(1, self._table.rows)))
             chunk = articles[i : i + step]
             vecs = np.stack([self._vector(a) for a in chunk])
-            width = self._rows
-            # One column per row now, plus room for the stories this chunk may open.
-            grid = np.full((len(chunk), width + len(chunk)), -np.inf, dtype=np.float32)
-            if width:
-                for a in range(0, width, _BLOCK_ROWS):
-                    b = min(width, a + _BLOCK_ROWS)
-                    grid[:, a:b] = vecs @ self._u[a:b].astype(np.float32).T
+            grid = self._table.scan(vecs)
             self._chunk = (vecs, grid)
             try:
                 for k, art in enumerate(chunk):
@@ -150,7 +134,7 @@ class Clusterer:
         for sid in self._changed:
             st = self.stories.get(sid)
             if st is not None:
-                out.append(st.snapshot(self._u[st.row], now, self.settings.max_snapshot_members))
+                out.append(st.snapshot(self._table.u[st.row], now, self.settings.max_snapshot_members))
             elif sid in self._retired:
                 old, centroid = self._retired[sid]
                 out.append(old.snapshot(centroid, now, self.settings.max_snapshot_members))
@@ -162,7 +146,7 @@ class Clusterer:
         st = self.stories.get(self.resolve(story_id))
         if st is None:
             return None
-        return st.snapshot(self._u[st.row], self._now(), self.settings.max_snapshot_members)
+        return st.snapshot(self._table.u[st.row], self._now(), self.settings.max_snapshot_members)
 
     def restore(self, snapshots: Iterable[Story]) -> None:
         """Rebuild the state from the snapshots this core emitted (a compacted topic read to its end).
@@ -234,43 +218,23 @@ class Clusterer:
         return vec
 
     def _ensure_dim(self, dim: int) -> None:
-        if self._dim == 0:
-            self._dim = dim
-            self._u = np.zeros((0, dim), dtype=np.float16)
-        elif dim != self._dim:
-            raise DimensionMismatch(f"embedding has {dim} values, the stories' centroids have {self._dim}")
+        if self._table.dim == 0:
+            self._table.set_dim(dim)
+        elif dim != self._table.dim:
+            raise DimensionMismatch(f"embedding has {dim} values, the stories' centroids have {self._table.dim}")
 
     def _touch(self, row: int) -> None:
         """A centroid changed: refresh its pre-screen column for the rest of the chunk."""
-        if self._chunk is None or row < 0:
-            return
-        vecs, grid = self._chunk
-        k = self._chunk_pos + 1
-        if k < len(vecs):
-            grid[k:, row] = vecs[k:] @ self._u[row].astype(np.float32)
-
-    def _candidates(self, row_sims: F32, t: int) -> list[int]:
-        s = self.settings
-        sims = row_sims[: self._rows]
-        cand = np.flatnonzero(sims >= s.semantic_floor)
-        if len(cand) == 0:
-            return []
-        window = int(s.window_days * MICROS_PER_DAY)
-        gap = np.maximum(np.maximum(t - self._last[cand], self._first[cand] - t), 0)
-        cand = cand[self._active[cand] & (gap <= window)]
-        if len(cand) > s.max_candidates:
-            top = np.argpartition(-sims[cand], s.max_candidates - 1)[: s.max_candidates]
-            cand = cand[top]
-        return [int(r) for r in cand]
+        if self._chunk is not None:
+            vecs, grid = self._chunk
+            self._table.refresh(grid, vecs, self._chunk_pos + 1, row)
 
     def _assign_one(self, art: EmbeddedArticle, v: F32, row_sims: F32) -> Assignment:
         s = self.settings
         known = self._member_of.get(art.id)
         if known is not None:
             st = self.stories[self.resolve(known)]
-            return Assignment(
-                art.id, st.id, float(np.dot(self._u[st.row].astype(np.float32), v)), st.label, False, True
-            )
+            return Assignment(art.id, st.id, float(np.dot(self._table.unit64(st.row), v)), st.label, False, True)
         t = to_micros(art.published)
         if t > self._clock:
             self._clock = t
@@ -281,9 +245,10 @@ class Clusterer:
         figures = {term for term, w in weights.items() if is_figure(term) and w >= 4.0}
         v64 = v.astype(np.float64)
         scored: list[tuple[float, str]] = []
-        for r in self._candidates(row_sims, t):
-            st = self.stories[self._row_ids[r] or ""]
-            sem = float(np.dot(self._u[r].astype(np.float64), v64))
+        window = int(s.window_days * MICROS_PER_DAY)
+        for r in self._table.candidates(row_sims, t, s.semantic_floor, window, s.max_candidates):
+            st = self.stories[self._table.row_ids[r] or ""]
+            sem = float(np.dot(self._table.unit64(r), v64))
             score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * self._lexical(a_vec, a_norm, st)
             score -= self._time_penalty(t, st) + s.conflict_weight * self._conflict(figures, st)
             scored.append((score, st.id))
@@ -316,13 +281,11 @@ class Clusterer:
     def _join(
         self, st: StoryState, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float], sim: float
     ) -> None:
-        total = self._u[st.row].astype(np.float64) * st.scale + v64
-        self._set_centroid(st, total)
+        self._set_centroid(st, self._table.unit64(st.row) * st.scale + v64)
         t = to_micros(art.published)
         st.first = min(st.first, t)
         st.last = max(st.last, t)
-        self._first[st.row] = st.first
-        self._last[st.row] = st.last
+        self._table.set_times(st.row, st.first, st.last)
         self._add_member(st, art, weights, sim)
 
     def _add_member(self, st: StoryState, art: EmbeddedArticle, weights: dict[str, float], sim: float) -> None:
@@ -351,15 +314,14 @@ class Clusterer:
         self._sf_add(after - before)
 
     def _set_centroid(self, st: StoryState, total: npt.NDArray[np.float64]) -> None:
-        norm = float(np.linalg.norm(total))
+        norm = self._table.set_unit(st.row, total)
         if norm > 0.0:
             st.scale = norm
-            self._u[st.row] = (total / norm).astype(np.float16)
 
     # ------------------------------------------------------------------- merge, dormancy
     def _maybe_merge(self, a: StoryState, b: StoryState) -> StoryState:
         s = self.settings
-        sem = float(np.dot(self._u[a.row].astype(np.float64), self._u[b.row].astype(np.float64)))
+        sem = float(np.dot(self._table.unit64(a.row), self._table.unit64(b.row)))
         a_vec = {term: w * self._idf(term) for term, w in a.profile.items()}
         a_norm = math.sqrt(sum(x * x for x in a_vec.values()))
         gap = max(0, a.first - b.last, b.first - a.last)
@@ -368,12 +330,11 @@ class Clusterer:
         if score < s.merge_threshold:
             return a
         keep, gone = (a, b) if (-a.size, a.first, a.id) <= (-b.size, b.first, b.id) else (b, a)
-        total = self._u[keep.row].astype(np.float64) * keep.scale + self._u[gone.row].astype(np.float64) * gone.scale
-        self._set_centroid(keep, total)
+        table = self._table
+        self._set_centroid(keep, table.unit64(keep.row) * keep.scale + table.unit64(gone.row) * gone.scale)
         keep.first = min(keep.first, gone.first)
         keep.last = max(keep.last, gone.last)
-        self._first[keep.row] = keep.first
-        self._last[keep.row] = keep.last
+        table.set_times(keep.row, keep.first, keep.last)
         for aid in gone.members:
             keep.members.append(aid)
             self._member_of[aid] = keep.id
@@ -398,12 +359,11 @@ class Clusterer:
             return
         self._sweep_bucket = bucket
         limit = self._clock - int(self.settings.dormant_after_days * MICROS_PER_DAY)
-        rows = np.flatnonzero(self._active[: self._rows] & (self._last[: self._rows] < limit))
-        for r in rows.tolist():
-            self._retire(self.stories[self._row_ids[r] or ""], StoryStatus.DORMANT)
+        for r in self._table.stale(limit):
+            self._retire(self.stories[self._table.row_ids[r] or ""], StoryStatus.DORMANT)
 
     def _retire(self, st: StoryState, status: StoryStatus) -> None:
-        self._retired[st.id] = (st, self._u[st.row].copy())
+        self._retired[st.id] = (st, self._table.u[st.row].copy())
         st.status = status
         st.version += 1
         self._changed[st.id] = None
@@ -416,40 +376,13 @@ class Clusterer:
                 del self._member_of[aid]
         self._sf_remove(st.terms)
         del self.stories[st.id]
-        row = st.row
-        self._active[row] = False
-        self._row_ids[row] = None
-        self._free.append(row)
+        self._table.remove(st.row)
         st.row = -1
 
     # ------------------------------------------------------------------------ bookkeeping
     def _attach(self, st: StoryState, unit: F32) -> None:
-        if self._free:
-            row = self._free.pop()
-        else:
-            if self._rows == len(self._u):
-                self._grow()
-            row = self._rows
-            self._rows += 1
-            self._row_ids.append(None)
-        self._u[row] = unit
-        self._first[row] = st.first
-        self._last[row] = st.last
-        self._active[row] = True
-        self._row_ids[row] = st.id
-        st.row = row
+        st.row = self._table.add(st.id, unit, st.first, st.last)
         self.stories[st.id] = st
-
-    def _grow(self) -> None:
-        cap = len(self._u) + max(1024, len(self._u) // 8)
-        u = np.zeros((cap, self._dim), dtype=np.float16)
-        u[: len(self._u)] = self._u
-        self._u = u
-        self._first = np.resize(self._first, cap)
-        self._last = np.resize(self._last, cap)
-        active = np.zeros(cap, dtype=bool)
-        active[: len(self._active)] = self._active
-        self._active = active
 
     def _sf_add(self, terms: Iterable[str]) -> None:
         for term in terms:

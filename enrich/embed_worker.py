@@ -79,9 +79,7 @@ def embed_articles(articles: list[Article], embedder: Embedder, lead_chars: int)
         return []
     vectors = embedder.encode([embedding_text(a, lead_chars) for a in articles])
     return [
-        EmbeddedArticle.model_validate(
-            a.model_dump() | {"embedding": tuple(vec.tolist()), "model": embedder.name}, strict=False
-        )
+        EmbeddedArticle.model_validate(a.model_dump() | {"embedding": tuple(vec.tolist()), "model": embedder.name})
         for a, vec in zip(articles, vectors, strict=True)
     ]
 
