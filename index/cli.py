@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from index.searcher import SearchService
     from index.settings import IndexSettings
     from storywire.config import Settings
@@ -263,13 +265,24 @@ def cmd_articles(args: argparse.Namespace) -> int:
     return _run_search(args, call, articles_table)
 
 
+def api_app(no_embed: bool = False) -> FastAPI:
+    """The API with the analysts' pages (/, /stories/{id}, /now) mounted, as `storywire api` serves it."""
+    from index.api import create_app
+    from index.health import combined
+    from index.web import mount_web
+
+    service, settings, index_settings = _service(no_embed)
+    app = create_app(service, combined(service.es, settings.kafka), index_settings.api_token)
+    mount_web(app, service, index_settings.api_token)
+    return app
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from index.api import create_app
-    from index.health import combined
+    from index.settings import IndexSettings
 
-    service, settings, index_settings = _service(args.no_embed)
-    app = create_app(service, combined(service.es, settings.kafka), index_settings.api_token)
+    index_settings = IndexSettings()
+    app = api_app(args.no_embed)
     uvicorn.run(app, host=args.host or index_settings.api_host, port=args.port or index_settings.api_port)
     return 0
