@@ -8,6 +8,7 @@ date, a link with a javascript: scheme) is recorded in ``Article.warnings``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
@@ -146,7 +147,8 @@ def _is_html(detail: object, default: bool = True) -> bool:
     return default
 
 
-def _link(entry: Mapping[str, Any], base: str, warnings: list[str]) -> str | None:
+def _link(entry: Mapping[str, Any], base: str, warnings: list[str]) -> tuple[str, str] | None:
+    """The entry's page (else its enclosure), absolute, with its canonical form."""
     candidates = [_str(entry, "link")]
     links = _dicts(entry.get("links"))
     candidates += [_str(lk, "href") for lk in links if lk.get("rel", "alternate") == "alternate"]
@@ -155,14 +157,16 @@ def _link(entry: Mapping[str, Any], base: str, warnings: list[str]) -> str | Non
     candidates += [_str(lk, "href") for lk in links if lk.get("rel") == "enclosure"]
     candidates += [_str(e, "href") or _str(e, "url") for e in _dicts(entry.get("enclosures"))]
     for raw in candidates:
-        if not raw.strip():
+        raw = raw.strip()
+        if not raw:
             continue
-        try:
-            absolute = urljoin(base, raw.strip()) if base else raw.strip()
-        except ValueError:
-            absolute = raw
-        if canonical_url(absolute):
-            return absolute
+        absolute = raw
+        if base and not raw.startswith(("http://", "https://")):  # feedparser resolved most already
+            with contextlib.suppress(ValueError):  # an unusable link is refused just below
+                absolute = urljoin(base, raw)
+        canonical = canonical_url(absolute)
+        if canonical:
+            return absolute, canonical
         warnings.append("link refused: not an http(s) URL")
     return None
 
@@ -244,13 +248,13 @@ def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit:
     if len(summary_raw) > limit or len(content) >= limit:
         warnings.append(f"text truncated to {limit} characters")
 
-    link = _link(entry, ctx.base_url, warnings)
-    canonical = canonical_url(link) if link else None
+    found = _link(entry, ctx.base_url, warnings)
+    link, canonical = found if found else ("", None)
     guid = plain(_str(entry, "id"), 2000)
     if not (canonical or guid or title or summary or content):
         raise AdapterError("entry has no link, no id, no title and no text")
     aid = article_id(canonical, guid, ctx.feed_url, title, content or summary)
-    if not link:
+    if not found:
         warnings.append("entry has no usable link; url is the feed's")
         link = canonical_url(ctx.link) or canonical_url(ctx.feed_url) or ctx.feed_url
     if not title:
@@ -267,7 +271,7 @@ def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit:
     return Article(
         id=aid,
         url=link,
-        canonical_url=canonical or canonical_url(link) or link,
+        canonical_url=canonical or link,
         feed_url=ctx.feed_url,
         source=ctx.source,
         title=title,

@@ -142,6 +142,26 @@ class _Decoder:
         return b"".join(self.parts)
 
 
+_DRAIN_MAX = 64 * 1024
+
+
+def _drain(resp: httpx.Response) -> None:
+    """Read a short unread body (304, redirects, errors), so the connection can be kept alive.
+
+    A response closed unread costs its connection; a long or unknown-length body is not
+    worth reading, so that connection is dropped instead.
+    """
+    if resp.is_stream_consumed or resp.is_closed:
+        return
+    length = resp.headers.get("content-length", "").strip()
+    if resp.status_code in (204, 304) or (length.isdigit() and int(length) <= _DRAIN_MAX):
+        try:
+            for _ in resp.iter_raw():
+                pass
+        except httpx.HTTPError:
+            pass  # the connection is dropped on close; nothing was expected from this body
+
+
 class Fetcher:
     """Fetches one feed URL at a time; safe to share between threads."""
 
@@ -194,6 +214,7 @@ class Fetcher:
                         continue
                     return self._finish(url, current, resp, permanent, start)
                 finally:
+                    _drain(resp)
                     resp.close()
             raise TooManyRedirects(f"more than {self.settings.max_redirects} redirects")
         except FetchError:

@@ -186,8 +186,9 @@ class Poller:
             except Exception as exc:  # the per-record futures say which feeds are affected
                 flush_error = exc
         self.last_flush_ok = flush_error is None
-        for out in outcomes:
-            self._settle(out, sends.get(out.spec.url, []), report)
+        with self.store.transaction():  # one commit per pass: a crash re-sends, never loses
+            for out in outcomes:
+                self._settle(out, sends.get(out.spec.url, []), report)
         return report
 
     def _settle(self, out: Outcome, sent: list[tuple[str, SendFuture]], report: PassReport) -> None:

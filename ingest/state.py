@@ -12,7 +12,8 @@ acknowledged every Article of that fetch.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,6 +114,29 @@ class StateStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._depth = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One SQLite transaction; nested calls join the outer one (a poll pass saves all feeds at once)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        else:
+            self.db.commit()
+        finally:
+            self._depth = 0
 
     def close(self) -> None:
         self.db.close()
@@ -147,8 +171,7 @@ class StateStore:
     def commit_success(self, state: FeedState, produced_ids: Iterable[str], now: datetime) -> None:
         """After the broker acknowledged: the new validators and the seen ids, in one transaction."""
         stamp = now.astimezone(UTC).isoformat()
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             self._put(state)
             self.db.executemany(
                 "INSERT OR IGNORE INTO seen (id, feed, seen_at) VALUES (?, ?, ?)",
@@ -168,7 +191,6 @@ class StateStore:
         )
 
     def forget(self, url: str) -> None:
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             self.db.execute("DELETE FROM feeds WHERE url = ?", (url,))
             self.db.execute("DELETE FROM seen WHERE feed = ?", (url,))

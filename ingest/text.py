@@ -96,6 +96,8 @@ def _tidy(text: str, multiline: bool) -> str:
 def html_to_text(markup: str, limit: int = 100_000, multiline: bool = True) -> str:
     """Visible text of an HTML fragment, at most ``limit`` characters."""
     text = markup[: limit * 4]
+    if "<" not in text and "&" not in text:
+        return _tidy(_defang(text), multiline)[:limit]
     for _ in range(3):
         text = _strip_once(text)
         if not _TAGLIKE.search(text):

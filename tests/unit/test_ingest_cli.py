@@ -1,0 +1,59 @@
+"""`storywire feeds ...` through the real command-line entry point."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingest.feeds import load_feeds
+from ingest.settings import IngestSettings
+from ingest.state import StateStore
+from storywire.cli import main
+
+OPML = b"""<?xml version="1.0"?><opml version="2.0"><body>
+<outline text="Tech"><outline type="rss" text="B" xmlUrl="https://b.example/rss"/></outline>
+</body></opml>"""
+
+
+@pytest.fixture
+def feeds_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("STORYWIRE_INGEST_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("STORYWIRE_INGEST_FEEDS_FILE", str(tmp_path / "feeds.yaml"))
+    return tmp_path / "feeds.yaml"
+
+
+def test_add_list_import_export_remove(feeds_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["feeds", "add", "https://a.example/rss", "--name", "A", "--tag", "world", "--interval", "300"]) == 0
+    assert main(["feeds", "add", "https://a.example/rss"]) == 2  # already listed
+    assert main(["feeds", "add", "file:///etc/passwd"]) == 2
+    (tmp_path / "subs.opml").write_bytes(OPML)
+    assert main(["feeds", "import-opml", str(tmp_path / "subs.opml")]) == 0
+    assert [f.url for f in load_feeds(feeds_file)] == ["https://a.example/rss", "https://b.example/rss"]
+
+    store = StateStore(tmp_path / "state")
+    st = store.get("https://b.example/rss")
+    store.save(st.with_(error_count=3, last_error="timeout: read", next_poll=datetime(2030, 1, 1, tzinfo=UTC)))
+    store.save(store.get("https://a.example/rss").with_(disabled=True, disabled_reason="410 Gone"))
+    store.close()
+    capsys.readouterr()
+    assert main(["feeds", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "disabled" in out and "410 Gone" in out
+    assert "backoff" in out and "timeout: read" in out and "2030-01-01" in out
+
+    assert main(["feeds", "enable", "https://a.example/rss"]) == 0
+    store = StateStore(tmp_path / "state")
+    assert not store.get("https://a.example/rss").disabled
+    store.close()
+
+    assert main(["feeds", "export-opml", str(tmp_path / "out.opml")]) == 0
+    assert b'xmlUrl="https://b.example/rss"' in (tmp_path / "out.opml").read_bytes()
+    assert main(["feeds", "remove", "https://a.example/rss"]) == 0
+    assert main(["feeds", "remove", "https://a.example/rss"]) == 2
+    assert [f.url for f in load_feeds(feeds_file)] == ["https://b.example/rss"]
+
+
+def test_settings_come_from_the_environment(feeds_file: Path) -> None:
+    assert IngestSettings().feeds_file == feeds_file
