@@ -173,23 +173,29 @@ M = TypeVar("M", bound=Message)
 
 
 def decode(model: type[M], data: bytes | str) -> M:
-    """Parse one message; raise MessageError (never anything else) when it cannot."""
+    """Parse one message; raise MessageError (never anything else) when it cannot.
+
+    The fast path is pydantic's own JSON parser; only a message that fails it is parsed
+    again to tell a newer schema version from a malformed message.
+    """
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        version = _peek_version(data)
+        if version is not None and version != SCHEMA_VERSION:
+            raise UnsupportedSchemaVersion(
+                f"{model.__name__}: schema_version {version!r} is not supported "
+                f"(this build reads {SCHEMA_VERSION}); upgrade Storywire to read it"
+            ) from exc
+        raise MalformedMessage(f"{model.__name__}: {_summarise(exc)}") from exc
+
+
+def _peek_version(data: bytes | str) -> object:
     try:
         obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise MalformedMessage(f"{model.__name__}: not JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise MalformedMessage(f"{model.__name__}: expected a JSON object, got {type(obj).__name__}")
-    version = obj.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise UnsupportedSchemaVersion(
-            f"{model.__name__}: schema_version {version!r} is not supported "
-            f"(this build reads {SCHEMA_VERSION}); upgrade Storywire to read it"
-        )
-    try:
-        return model.model_validate(obj)
-    except ValidationError as exc:
-        raise MalformedMessage(f"{model.__name__}: {_summarise(exc)}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    return obj.get("schema_version") if isinstance(obj, dict) else None
 
 
 def _summarise(exc: ValidationError) -> str:
