@@ -139,7 +139,7 @@ def throughput(stories: int, articles: int, dims: int) -> dict[str, float]:
         joined += sum(not g.new_story for g in got)
     n = len(items) - 500
     # The floor under any exact scan: the same products on float32 copies, nothing else.
-    u32 = np.asarray(core._u[: core._rows], dtype=np.float32)
+    u32 = np.asarray(core._table.u[: core._table.rows], dtype=np.float32)
     vecs = np.asarray([a.embedding for a in items[:400]], dtype=np.float32)
     t0 = time.perf_counter()
     for _ in range(5):

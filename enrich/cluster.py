@@ -201,10 +201,15 @@ class Clusterer:
         if not figures:
             return 0.0
         heavy = 2.0 * st.size  # a figure in the titles of about half the members or more
-        story_figs = {t for t, w in zip(st.terms, st.weights, strict=True) if w >= heavy and is_figure(t)}
-        if story_figs and not (story_figs & figures):
-            return 1.0
-        return 0.0
+        seen_figure = False
+        for term, w in zip(st.terms, st.weights, strict=True):  # heaviest first
+            if w < heavy:
+                break
+            if is_figure(term):
+                if term in figures:
+                    return 0.0
+                seen_figure = True
+        return 1.0 if seen_figure else 0.0
 
     def _time_penalty(self, t: int, st: StoryState) -> float:
         gap = max(0, t - st.last, st.first - t) / MICROS_PER_DAY
