@@ -32,12 +32,12 @@ class EnrichSettings(BaseSettings):
     # A story not seen for this long (in stream time) becomes dormant and leaves memory.
     dormant_after_days: float = Field(default=7.0, gt=0)
     # score = (1 - lexical_weight) * semantic + lexical_weight * lexical - time penalty
-    lexical_weight: float = Field(default=0.1, ge=0, le=1)
+    lexical_weight: float = Field(default=0.2, ge=0, le=1)
     time_weight: float = Field(default=0.3, ge=0)
     time_scale_days: float = Field(default=3.0, gt=0)
     # Penalty per conflicting figure (a number the article stresses that the story never had).
     conflict_weight: float = Field(default=0.15, ge=0)
-    join_threshold: float = Field(default=0.55)
+    join_threshold: float = Field(default=0.5)
     merge_threshold: float = Field(default=0.7)
     # Candidates are pre-screened on the semantic similarity alone.
     semantic_floor: float = Field(default=0.3)
