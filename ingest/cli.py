@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +48,9 @@ def register(sub: Any) -> None:
 def _settings(args: argparse.Namespace) -> Any:
     from ingest.settings import IngestSettings
 
-    settings = IngestSettings()
+    path = os.environ.get("STORYWIRE_CONFIG")  # the same optional env file as Settings.load
+    kw: dict[str, Any] = {"_env_file": path} if path else {}
+    settings = IngestSettings(**kw)
     if getattr(args, "file", None):
         settings = settings.model_copy(update={"feeds_file": args.file})
     return settings
@@ -177,13 +180,19 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _health(poller: Any) -> tuple[bool, dict[str, str]]:
+    if poller.last_flush_ok:
+        return True, {}
+    return False, {"kafka": "the last flush failed; articles will be re-sent"}
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from ingest.service import FeedsFile, build_poller, close_poller, run_forever, run_once
-    from storywire.config import KafkaSettings
+    from storywire.config import Settings
     from storywire.runtime import OpsServer, Stopper
 
     settings = _settings(args)
-    kafka = KafkaSettings()
+    kafka = Settings.load().kafka
     feeds_file = FeedsFile(settings.feeds_file)
     feeds = feeds_file.current()
     poller = build_poller(settings, kafka)
@@ -196,10 +205,7 @@ def _ingest(args: argparse.Namespace) -> int:
             )
             return 1 if report.failed and report.failed == report.feeds else 0
         stop = Stopper.install()
-        ops = OpsServer(
-            settings.ops_port,
-            health=lambda: (poller.last_flush_ok, {} if poller.last_flush_ok else {"kafka": "flush failed"}),
-        )
+        ops = OpsServer(settings.ops_port, health=lambda: _health(poller)) if settings.ops_port else None
         owns = lambda url: True  # noqa: E731
         group = None
         if settings.coordination == "group":
@@ -218,7 +224,8 @@ def _ingest(args: argparse.Namespace) -> int:
             wait(0)
             run_forever(poller, feeds_file, stop.is_set, wait, owns)
         finally:
-            ops.close()
+            if ops is not None:
+                ops.close()
             if group is not None:
                 group.close()
         return 0

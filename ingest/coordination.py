@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -19,6 +20,8 @@ from kafka.errors import TopicAlreadyExistsError
 
 from storywire.bus import client_config, make_consumer
 from storywire.config import KafkaSettings
+
+log = logging.getLogger(__name__)
 
 
 def feeds_topic(kafka: KafkaSettings) -> str:
@@ -59,7 +62,10 @@ class GroupOwnership:
     def refresh(self, timeout_ms: int = 0) -> frozenset[int]:
         """Take part in the group (join, rebalance, heartbeat) and return the partitions held."""
         self.consumer.poll(timeout_ms=timeout_ms)
-        self.assigned = frozenset(tp.partition for tp in self.consumer.assignment() if tp.topic == self.topic)
+        assigned = frozenset(tp.partition for tp in self.consumer.assignment() if tp.topic == self.topic)
+        if assigned != self.assigned:
+            log.info("feed partitions assigned", extra={"topic": self.topic, "partitions": sorted(assigned)})
+        self.assigned = assigned
         return self.assigned
 
     def owns(self, url: str) -> bool:

@@ -91,7 +91,7 @@ def run_forever(
         feeds = [f for f in feeds_file.current() if owns(f.url)]
         metrics.OWNED_FEEDS.set(len(feeds))
         report = poller.poll_due(feeds)
-        if report.feeds:
+        if report.produced or report.failed:
             log.info(
                 "pass done",
                 extra={"feeds": report.feeds, "produced": report.produced, "failed": report.failed},

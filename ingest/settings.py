@@ -55,4 +55,4 @@ class IngestSettings(BaseSettings):
     # Partitions of the <prefix>.feeds topic: the unit of ownership (more pollers than this idle).
     feed_partitions: int = Field(default=12, ge=1)
 
-    ops_port: int = 9101
+    ops_port: int = Field(default=9101, ge=0, le=65535)  # /health and /metrics; 0 = none
