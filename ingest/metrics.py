@@ -12,4 +12,3 @@ ADAPTER_ERRORS = Counter("storywire_ingest_adapter_errors_total", "Entries that 
 BOZO = Counter("storywire_ingest_bozo_total", "Ill-formed (bozo) feeds that were still used")
 FETCH_SECONDS = Histogram("storywire_ingest_fetch_seconds", "Fetch and parse time per feed")
 OWNED_FEEDS = Gauge("storywire_ingest_owned_feeds", "Feeds this poller currently owns")
-DISABLED_FEEDS = Gauge("storywire_ingest_disabled_feeds", "Feeds disabled (410 Gone)")

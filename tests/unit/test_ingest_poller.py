@@ -6,16 +6,18 @@ in tests/integration runs the same poller against the real broker.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from ingest.feeds import FeedSpec
+from ingest.feeds import FeedSpec, save_feeds
 from ingest.fetch import Fetcher
 from ingest.localserver import FeedServer, Response
 from ingest.poller import Poller
+from ingest.service import FeedsFile, run_forever
 from ingest.settings import IngestSettings
 from ingest.state import StateStore
 from storywire.messages import Article, decode
@@ -205,3 +207,26 @@ def test_bad_feed_does_not_hurt_the_others(server: FeedServer, rig: tuple[Poller
     report = poller.poll_due([html, good])
     assert report.produced == 1 and report.failed == 1
     assert (poller.store.get(html.url).last_error or "").startswith("parse")
+
+
+def test_run_forever_polls_owned_feeds_and_picks_up_file_changes(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock], tmp_path: Path
+) -> None:
+    poller, producer, clock = rig
+    mine = FeedSpec(url=server.add("/mine", Response(rss("1"))))
+    theirs = FeedSpec(url=server.add("/theirs", Response(rss("2"))))
+    later = FeedSpec(url=server.add("/later", Response(rss("3"))))
+    path = tmp_path / "feeds.yaml"
+    save_feeds(path, [mine, theirs])
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:
+            save_feeds(path, [mine, theirs, later])
+            os.utime(path, (1, 1))  # a different mtime, whatever the file system's resolution
+        clock.now += timedelta(seconds=1)
+
+    run_forever(poller, FeedsFile(path), lambda: len(waits) >= 3, wait, owns=lambda url: url != theirs.url)
+    assert {a.title for a in producer.articles()} == {"Story 1", "Story 3"}
+    assert server.requests["/theirs"] == 0 and server.requests["/mine"] == 1
