@@ -45,6 +45,31 @@ class SendFuture(Protocol):
     def get(self, timeout: float | None = None) -> object: ...
 
 
+class _Failed:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> object:
+        raise self.error
+
+
+def fit_message(article: Article, limit: int) -> bytes:
+    """The Article as JSON within ``limit`` bytes: long text is cut and the cut recorded, not dropped."""
+    value = article.to_json()
+    budget = limit - 4096  # record headers and batch overhead
+    if len(value) <= budget:
+        return value
+    content, summary = article.content, article.summary
+    while len(value) > budget and (content or summary):
+        if content:
+            content = content[: len(content) // 2]
+        else:
+            summary = summary[: len(summary) // 2]
+        warnings = (*article.warnings, "text cut to fit a Kafka message")
+        value = article.model_copy(update={"content": content, "summary": summary, "warnings": warnings}).to_json()
+    return value
+
+
 class Producer(Protocol):
     """What the poller needs of a KafkaProducer (made with bus.make_producer: acks=all, idempotent)."""
 
@@ -89,6 +114,7 @@ class Poller:
         topic: str,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        max_message_bytes: int = 1_048_576,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -97,6 +123,7 @@ class Poller:
         self.topic = topic
         self.clock = clock
         self.rng = rng or random.Random()
+        self.max_message_bytes = max_message_bytes
         self.policy = Policy(
             min_interval_s=settings.min_interval_s,
             max_interval_s=settings.max_interval_s,
@@ -176,9 +203,7 @@ class Poller:
             metrics.DUPLICATES.inc(len(ids) - len(fresh))
             claimed |= fresh
             new: list[Article] = [a for a in out.parsed.articles if a.id in fresh]
-            sends[out.spec.url] = [
-                (a.id, self.producer.send(self.topic, key=a.id.encode(), value=a.to_json())) for a in new
-            ]
+            sends[out.spec.url] = [(a.id, self._send(a)) for a in new]
         flush_error = None
         if sends:
             try:
@@ -186,12 +211,21 @@ class Poller:
             except Exception as exc:  # the per-record futures say which feeds are affected
                 flush_error = exc
         self.last_flush_ok = flush_error is None
+        # After a clean flush every record is settled; after a failed one, waiting longer helps nobody.
+        wait_s = 5.0 if flush_error is None else 0.0
         with self.store.transaction():  # one commit per pass: a crash re-sends, never loses
             for out in outcomes:
-                self._settle(out, sends.get(out.spec.url, []), report)
+                self._settle(out, sends.get(out.spec.url, []), report, wait_s)
         return report
 
-    def _settle(self, out: Outcome, sent: list[tuple[str, SendFuture]], report: PassReport) -> None:
+    def _send(self, article: Article) -> SendFuture:
+        value = fit_message(article, self.max_message_bytes)
+        try:
+            return self.producer.send(self.topic, key=article.id.encode(), value=value)
+        except Exception as exc:  # raised at once (buffer full, no metadata): the feed retries
+            return _Failed(exc)
+
+    def _settle(self, out: Outcome, sent: list[tuple[str, SendFuture]], report: PassReport, wait_s: float) -> None:
         now = self.clock()
         state = out.state.with_(last_polled=out.fetched_at)
         interval = out.spec.interval or self.settings.default_interval_s
@@ -228,7 +262,7 @@ class Poller:
         produced = []
         for aid, fut in sent:
             try:
-                fut.get(timeout=30)
+                fut.get(timeout=wait_s)
                 produced.append(aid)
             except Exception as exc:  # not acknowledged: keep the old validators, retry the fetch
                 err = IngestError(f"produce failed: {type(exc).__name__}: {exc}")

@@ -52,6 +52,7 @@ def build_poller(settings: IngestSettings, kafka: KafkaSettings, producer: Produ
         Fetcher(settings),
         producer or make_producer(kafka),
         topics.raw,
+        max_message_bytes=kafka.max_message_bytes,
     )
 
 

@@ -230,3 +230,36 @@ def test_run_forever_polls_owned_feeds_and_picks_up_file_changes(
     run_forever(poller, FeedsFile(path), lambda: len(waits) >= 3, wait, owns=lambda url: url != theirs.url)
     assert {a.title for a in producer.articles()} == {"Story 1", "Story 3"}
     assert server.requests["/theirs"] == 0 and server.requests["/mine"] == 1
+
+
+def test_an_article_too_big_for_a_message_is_cut_not_dropped(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+) -> None:
+    poller, producer, _ = rig
+    long_text = "word " * 400_000
+    body = (
+        "<rss version='2.0'><channel><title>N</title><item><title>Long</title>"
+        f"<link>https://news.example/long</link><description>{long_text}</description></item></channel></rss>"
+    )
+    spec = FeedSpec(url=server.add("/long", Response(body.encode())))
+    poller.max_message_bytes = 100_000
+    assert poller.poll_due([spec]).produced == 1
+    _, _, value = producer.sent[0]
+    assert len(value) <= 100_000
+    article = producer.articles()[0]
+    assert article.summary.startswith("word word") and "text cut to fit a Kafka message" in article.warnings
+
+
+def test_a_send_that_raises_at_once_fails_the_feed_not_the_pass(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+) -> None:
+    poller, producer, _ = rig
+
+    def refuse(topic: str, value: bytes | None = None, key: bytes | None = None) -> Sent:
+        raise RuntimeError("buffer full")
+
+    producer.send = refuse  # type: ignore[method-assign]
+    spec = FeedSpec(url=server.add("/a", Response(rss("1"))))
+    report = poller.poll_due([spec])
+    assert report.failed == 1 and "buffer full" in report.errors[spec.url]
+    assert poller.store.get(spec.url).body_hash is None
