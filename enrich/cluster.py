@@ -303,8 +303,8 @@ class Clusterer:
             st.languages.append(art.language)
         self._update_profile(st, weights)
         top = Top(sim, art.id, art.title, art.url, art.source, to_micros(art.published))
-        # Labels follow the closest titles and the story's growth; recomputing them on
-        # every member would cost more than the rest of the assignment.
+        # Labels follow the closest title and the story's growth (sizes 1, 2, 4, 8...);
+        # recomputing them for every member would cost more than the rest of the assignment.
         size = st.size
         if st.add_top(top, s.top_articles) or size & (size - 1) == 0:
             st.relabel(self._idf, s.keywords, s.label_max_words)

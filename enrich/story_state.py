@@ -119,15 +119,13 @@ class StoryState:
         return dict(zip(self.terms, self.weights, strict=True))
 
     def add_top(self, article: Top, limit: int) -> bool:
-        """Keep the ``limit`` members most similar to the story; True if the list changed."""
+        """Keep the ``limit`` members most similar to the story; True if ``article`` is now the closest."""
         if any(a.id == article.id for a in self.top):
             return False
         self.top.append(article)
         self.top.sort(key=lambda a: (-a.similarity, a.published, a.id))
-        if len(self.top) > limit:
-            dropped = self.top.pop()
-            return dropped is not article
-        return True
+        del self.top[limit:]
+        return self.top[0] is article
 
     def relabel(self, idf: Callable[[str], float], n_keywords: int, max_words: int) -> None:
         weights = {t: w * idf(t) for t, w in self.profile.items()}
