@@ -102,12 +102,11 @@ class CentroidTable:
         return [int(r) for r in np.flatnonzero(self.active[:n] & (self.last[:n] < before))]
 
     def _grow(self) -> None:
+        # In place (realloc, which for big blocks remaps pages instead of copying), so the
+        # peak is not the old and the new matrix side by side. No view of these arrays
+        # outlives a method call, which is what makes refcheck=False safe here.
         cap = len(self.u) + max(1024, len(self.u) // 8)
-        u = np.zeros((cap, self.dim), dtype=np.float16)
-        u[: len(self.u)] = self.u
-        self.u = u
-        self.first = np.resize(self.first, cap)
-        self.last = np.resize(self.last, cap)
-        active = np.zeros(cap, dtype=bool)
-        active[: len(self.active)] = self.active
-        self.active = active
+        self.u.resize((cap, self.dim), refcheck=False)
+        self.first.resize(cap, refcheck=False)
+        self.last.resize(cap, refcheck=False)
+        self.active.resize(cap, refcheck=False)

@@ -209,3 +209,17 @@ def test_an_embedding_of_another_size_is_refused() -> None:
     core.assign(kremlin(0))
     with pytest.raises(DimensionMismatch):
         core.assign(art("odd", "Short vector", (1.0, 0.0)))
+
+
+def test_thousands_of_stories_keep_their_centroids_as_the_table_grows() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((2600, 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    core = Clusterer(EnrichSettings(semantic_floor=0.999, join_threshold=0.99))
+    items = [art(f"g{i}", f"Item {i}", tuple(map(float, v))) for i, v in enumerate(vectors)]
+    got = core.assign_batch(items)
+    assert all(g.new_story for g in got) and core.active_count == 2600
+    for i in (0, 1023, 1024, 2599):
+        snap = core.snapshot(got[i].story_id)
+        assert snap is not None
+        assert np.allclose(snap.centroid, vectors[i], atol=2e-3)  # half precision
