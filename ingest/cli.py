@@ -188,10 +188,16 @@ def _health(poller: Any) -> tuple[bool, dict[str, str]]:
 
 def _ingest(args: argparse.Namespace) -> int:
     from ingest.service import FeedsFile, build_poller, close_poller, run_forever, run_once
+    from storywire.cli import CommandError
     from storywire.config import Settings
     from storywire.runtime import OpsServer, Stopper
 
     settings = _settings(args)
+    if not settings.feeds_file.exists():
+        raise CommandError(
+            f"no feeds file at {settings.feeds_file}; add feeds with `storywire feeds add URL` "
+            "or set STORYWIRE_INGEST_FEEDS_FILE"
+        )
     kafka = Settings.load().kafka
     feeds_file = FeedsFile(settings.feeds_file)
     feeds = feeds_file.current()

@@ -16,6 +16,7 @@
      |    +-- TransportError        connection refused/reset, TLS, protocol errors
      +-- ParseError              the bytes are not a feed, or the parser itself failed
      +-- AdapterError            one entry cannot become an Article (the feed goes on)
+     +-- ProduceError            the broker did not acknowledge an Article (the feed retries)
 
 A FetchError or ParseError is recorded on the feed (error count, backoff, visible in
 ``storywire feeds list``); an AdapterError is counted and the other entries go on.
@@ -96,3 +97,7 @@ class ParseError(IngestError):
 
 class AdapterError(IngestError):
     kind = "adapter"
+
+
+class ProduceError(IngestError):
+    kind = "produce"

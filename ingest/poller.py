@@ -29,7 +29,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ingest import metrics
-from ingest.errors import Gone, IngestError, ParseError, RateLimited
+from ingest.errors import Gone, IngestError, ParseError, ProduceError, RateLimited
 from ingest.feeds import FeedSpec
 from ingest.fetch import Fetcher, FetchResult
 from ingest.parse import ParsedFeed, parse_feed
@@ -265,8 +265,7 @@ class Poller:
                 fut.get(timeout=wait_s)
                 produced.append(aid)
             except Exception as exc:  # not acknowledged: keep the old validators, retry the fetch
-                err = IngestError(f"produce failed: {type(exc).__name__}: {exc}")
-                err.kind = "produce"
+                err = ProduceError(f"not acknowledged: {type(exc).__name__}: {exc}")
                 self._failed(out.state.with_(last_polled=out.fetched_at), err, now, interval, report)
                 return
         parsed = out.parsed

@@ -57,3 +57,8 @@ def test_add_list_import_export_remove(feeds_file: Path, tmp_path: Path, capsys:
 
 def test_settings_come_from_the_environment(feeds_file: Path) -> None:
     assert IngestSettings().feeds_file == feeds_file
+
+
+def test_ingest_without_a_feeds_file_is_a_one_line_error(feeds_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--once"]) == 2
+    assert "no feeds file" in capsys.readouterr().err
