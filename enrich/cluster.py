@@ -26,6 +26,7 @@ stream was cut into batches: the same input order gives the same stories, also a
 
     ClusterError
      +-- DimensionMismatch   an embedding's size differs from the stories' centroids
+     +-- InvalidEmbedding    empty, not finite, or all zeros
 """
 
 from __future__ import annotations
@@ -55,6 +56,23 @@ class ClusterError(Exception):
 
 class DimensionMismatch(ClusterError):
     """The embedding has a different size than the centroids (a model change?)."""
+
+
+class InvalidEmbedding(ClusterError):
+    """The embedding is empty, not finite, or zero."""
+
+
+def embedding_problem(article: EmbeddedArticle, dim: int) -> ClusterError | None:
+    """Why this article's embedding cannot be clustered against centroids of size ``dim`` (0: any)."""
+    size = len(article.embedding)
+    if size == 0:
+        return InvalidEmbedding("embedding is empty")
+    if dim and size != dim:
+        return DimensionMismatch(f"embedding has {size} values, the stories' centroids have {dim}")
+    vec = np.asarray(article.embedding, dtype=np.float64)
+    if not np.isfinite(vec).all() or not vec.any():
+        return InvalidEmbedding("embedding has non-finite values or is all zeros")
+    return None
 
 
 class Assignment(NamedTuple):
@@ -219,6 +237,8 @@ class Clusterer:
     # ------------------------------------------------------------------------ assignment
     def _vector(self, article: EmbeddedArticle) -> F32:
         vec = np.asarray(article.embedding, dtype=np.float32)
+        if len(vec) == 0 or not np.isfinite(vec).all() or not vec.any():
+            raise InvalidEmbedding(f"{article.id}: embedding is empty, not finite or all zeros")
         self._ensure_dim(len(vec))
         return vec
 

@@ -11,6 +11,7 @@ counted again. The same input order gives the same stories, with or without rest
 
     ClusterError (enrich.cluster)
      +-- DimensionMismatch   that article goes to the dead-letter topic
+     +-- InvalidEmbedding    likewise
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from kafka import TopicPartition
 from prometheus_client import Counter, Gauge
 
-from enrich.cluster import Assignment, Clusterer
+from enrich.cluster import Assignment, Clusterer, embedding_problem
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Decoded, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.config import KafkaSettings
@@ -99,12 +100,12 @@ class ClusterService:
         good: list[Decoded[EmbeddedArticle]] = []
         dim = self.core.dim
         for d in decoded:
-            size = len(d.value.embedding)
-            if size == 0 or (dim and size != dim):
-                self.dead.send(_record_of(records, d), f"embedding has {size} values, stories have {dim}")
+            problem = embedding_problem(d.value, dim)
+            if problem is not None:
+                self.dead.send(_record_of(records, d), problem)
                 REJECTED.inc()
                 continue
-            dim = dim or size
+            dim = dim or len(d.value.embedding)
             good.append(d)
         assignments = self.core.assign_batch([d.value for d in good])
         for d, got in zip(good, assignments, strict=True):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from enrich.cluster import Clusterer, DimensionMismatch
+from enrich.cluster import Clusterer, DimensionMismatch, InvalidEmbedding
 from enrich.settings import EnrichSettings
 from enrich.story_state import choose_label
 from storywire.messages import EmbeddedArticle, PublishedFrom, Story, StoryStatus, decode
@@ -223,3 +223,12 @@ def test_thousands_of_stories_keep_their_centroids_as_the_table_grows() -> None:
         snap = core.snapshot(got[i].story_id)
         assert snap is not None
         assert np.allclose(snap.centroid, vectors[i], atol=2e-3)  # half precision
+
+
+def test_empty_or_non_finite_embeddings_are_refused() -> None:
+    core = Clusterer()
+    with pytest.raises(InvalidEmbedding):
+        core.assign(art("empty", "No vector", ()))
+    with pytest.raises(InvalidEmbedding):
+        core.assign(art("nan", "Bad vector", (float("nan"),) + (0.0,) * (DIMS - 1)))
+    assert core.active_count == 0
