@@ -280,8 +280,14 @@ class Fetcher:
         if parts.port is not None:
             netloc += f":{parts.port}"
         pinned = urlunsplit((scheme, netloc, parts.path, parts.query, ""))
-        host_header = parts.netloc.rsplit("@", 1)[-1]
-        extensions: dict[str, object] = {"sni_hostname": host} if scheme == "https" else {}
+        try:
+            ascii_host = host.encode("idna").decode("ascii")  # an international name, as it goes on the wire
+        except UnicodeError as exc:
+            raise ResolveFailed(f"host name {host[:100]!r} cannot be encoded") from exc
+        host_header = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+        if parts.port is not None:
+            host_header += f":{parts.port}"
+        extensions: dict[str, object] = {"sni_hostname": ascii_host} if scheme == "https" else {}
         return pinned, {"Host": host_header}, extensions
 
     def _finish(self, original: str, url: str, resp: httpx.Response, permanent: bool, start: float) -> FetchResult:

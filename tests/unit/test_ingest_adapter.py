@@ -186,3 +186,36 @@ def test_adapter_raises_only_adapter_error(entry: dict[str, Any]) -> None:
     except AdapterError:
         return
     assert article.id and article.url.startswith("http")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(
+            [
+                "<script>",
+                "</script>",
+                "<SCRIPT src=x>",
+                "&lt;script&gt;",
+                "&amp;lt;script&amp;gt;",
+                "javascript:",
+                "java",
+                "script:",
+                "<a href='",
+                "' onclick='x()'>",
+                "<p>",
+                "&#60;",
+                "&#x3C;",
+                "<",
+                ">",
+                "&",
+                "text ",
+                "\n",
+            ]
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_no_script_or_javascript_survives_text_cleaning(text: str) -> None:
+    for out in (html_to_text(text), plain(text)):
+        assert "<script" not in out.lower() and "javascript:" not in out.lower()

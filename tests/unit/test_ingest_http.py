@@ -187,7 +187,11 @@ def test_connection_is_pinned_to_the_checked_address() -> None:
         seen.append(request)
         return httpx.Response(200, stream=httpx.ByteStream(RSS))
 
-    resolved = {"feeds.example": ["93.184.216.34"], "rebind.example": ["93.184.216.34", "10.0.0.7"]}
+    resolved = {
+        "feeds.example": ["93.184.216.34"],
+        "rebind.example": ["93.184.216.34", "10.0.0.7"],
+        "bücher.example": ["93.184.216.35"],
+    }
     f = Fetcher(
         settings(allow_private=False),
         transport=httpx.MockTransport(handler),
@@ -197,11 +201,14 @@ def test_connection_is_pinned_to_the_checked_address() -> None:
         assert f.fetch("https://feeds.example/rss?x=1").body == RSS
         with pytest.raises(BlockedAddress):
             f.fetch("https://rebind.example/rss")
+        assert f.fetch("http://bücher.example:8080/rss").body == RSS
     finally:
         f.close()
-    assert len(seen) == 1
+    assert len(seen) == 2
     assert seen[0].url.host == "93.184.216.34" and seen[0].headers["Host"] == "feeds.example"
     assert seen[0].extensions["sni_hostname"] == "feeds.example"
+    assert str(seen[1].url) == "http://93.184.216.35:8080/rss"
+    assert seen[1].headers["Host"] == "xn--bcher-kva.example:8080"
 
 
 @pytest.mark.parametrize(
