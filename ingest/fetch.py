@@ -24,6 +24,8 @@ import socket
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -175,6 +177,8 @@ class Fetcher:
         self.settings = settings
         self.resolver = resolver
         self.clock = clock
+        # getaddrinfo has no timeout of its own; a broken DNS server must not hold a worker forever.
+        self._dns = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="ingest-dns")
         self.allow_hosts = {h.lower().rstrip(".") for h in settings.allow_hosts}
         timeout = httpx.Timeout(
             connect=settings.connect_timeout_s,
@@ -194,6 +198,14 @@ class Fetcher:
 
     def close(self) -> None:
         self.client.close()
+        self._dns.shutdown(wait=False, cancel_futures=True)
+
+    def _resolve(self, host: str, port: int) -> list[str]:
+        future = self._dns.submit(self.resolver, host, port)
+        try:
+            return future.result(timeout=self.settings.connect_timeout_s)
+        except FutureTimeout as exc:
+            raise FetchTimeout(f"resolving {host} took over {self.settings.connect_timeout_s}s") from exc
 
     def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         start = self.clock()
@@ -269,7 +281,7 @@ class Fetcher:
             raise UnsupportedScheme(f"URL without a host: {url[:200]!r}")
         if self.settings.allow_private or host.lower() in self.allow_hosts:
             return url, {}, {}
-        addrs = self.resolver(host, port)
+        addrs = self._resolve(host, port)
         if not addrs:
             raise ResolveFailed(f"{host} resolves to no address")
         bad = [a for a in addrs if not is_public_address(a)]

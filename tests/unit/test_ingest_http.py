@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -251,4 +252,20 @@ def test_overall_deadline_stops_a_slow_drip(server: FeedServer) -> None:
         with pytest.raises(FetchTimeout, match="deadline"):
             f.fetch(server.add("/drip", _slow_drip))
     finally:
+        f.close()
+
+
+def test_a_resolver_that_hangs_is_a_timeout() -> None:
+    release = threading.Event()
+
+    def stuck(host: str, port: int) -> list[str]:
+        release.wait(10)
+        return ["93.184.216.34"]
+
+    f = Fetcher(settings(allow_private=False, connect_timeout_s=0.2), resolver=stuck)
+    try:
+        with pytest.raises(FetchTimeout, match="resolving"):
+            f.fetch("http://slow-dns.example/rss")
+    finally:
+        release.set()
         f.close()
