@@ -244,7 +244,7 @@ class Poller:
                 interval,
                 self.policy,
                 self.rng,
-                out.parsed.hint_s if out.parsed else None,
+                out.parsed.hint_s if out.parsed else state.hint_s,
                 cache_hint_s(res.headers, now),
             ),
             current_url=res.permanent_url or state.current_url,
@@ -275,7 +275,7 @@ class Poller:
         if parsed.bozo:
             metrics.BOZO.inc()
             state = state.with_(bozo_count=state.bozo_count + 1)
-        state = state.with_(body_hash=out.body_hash, produced=state.produced + len(produced))
+        state = state.with_(body_hash=out.body_hash, produced=state.produced + len(produced), hint_s=parsed.hint_s)
         self.store.commit_success(state, produced, now)
         report.produced += len(produced)
         log.info(

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS feeds (
     disabled INTEGER NOT NULL DEFAULT 0,
     disabled_reason TEXT,
     bozo_count INTEGER NOT NULL DEFAULT 0,
-    produced INTEGER NOT NULL DEFAULT 0
+    produced INTEGER NOT NULL DEFAULT 0,
+    hint_s REAL
 );
 CREATE TABLE IF NOT EXISTS seen (
     id TEXT PRIMARY KEY,
@@ -62,6 +63,7 @@ class FeedState:
     disabled_reason: str | None = None
     bozo_count: int = 0
     produced: int = 0
+    hint_s: float | None = None  # the document's own refresh hint (TTL, sy:updatePeriod), kept for 304s
 
     @property
     def fetch_url(self) -> str:
@@ -114,6 +116,10 @@ class StateStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        present = {r["name"] for r in self.db.execute("PRAGMA table_info(feeds)")}
+        for col, kind in (("hint_s", "REAL"),):  # columns added after the first release
+            if col not in present:
+                self.db.execute(f"ALTER TABLE feeds ADD COLUMN {col} {kind}")
         self._depth = 0
 
     @contextmanager

@@ -116,12 +116,18 @@ def test_304_and_identical_body_are_not_parsed_again(
     assert poller.store.get(with_etag.url).last_status == 304
 
 
-def test_ttl_sets_the_next_poll(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+def test_ttl_sets_the_next_poll_also_after_a_304(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+) -> None:
     poller, _, clock = rig
-    spec = FeedSpec(url=server.add("/ttl", Response(rss("1", ttl=120))), interval=60)
-    poller.poll_due([spec])
-    nxt = poller.store.get(spec.url).next_poll
-    assert nxt is not None and timedelta(minutes=100) < nxt - clock.now < timedelta(minutes=140)
+    spec = FeedSpec(url=server.add("/ttl", Response(rss("1", ttl=120), headers={"ETag": '"t"'})), interval=60)
+    for _ in range(2):  # a full fetch, then a 304 that carries no TTL of its own
+        poller.poll_due([spec])
+        state = poller.store.get(spec.url)
+        assert state.next_poll is not None and timedelta(minutes=100) < state.next_poll - clock.now
+        assert state.next_poll - clock.now < timedelta(minutes=140)
+        clock.now = state.next_poll
+    assert state.last_status == 304
 
 
 def test_301_updates_the_stored_url(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
