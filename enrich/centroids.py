@@ -16,7 +16,7 @@ F16 = npt.NDArray[np.float16]
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-_BLOCK_ROWS = 8192  # rows widened to float32 at a time for the pre-screen product
+_BLOCK_ROWS = 4096  # rows widened to float32 at a time for the pre-screen product
 
 
 class CentroidTable:
