@@ -265,9 +265,11 @@ class Clusterer:
             self._clock = t
             self._sweep()
         weights = article_terms(art, s.lead_chars)
-        a_vec = {term: w * self._idf(term) for term, w in weights.items()}
+        base, lsf = math.log1p(len(self.stories)) + 1.0, self._lsf
+        a_vec = {term: w * (base - lsf.get(term, 0.0)) for term, w in weights.items()}
         a_norm = math.sqrt(sum(x * x for x in a_vec.values()))
-        figures = {term for term, w in weights.items() if is_figure(term) and w >= 4.0}
+        # Figures in the title (title weight x name weight): "iPhone 15", "magnitude 7.8".
+        figures = {term for term, w in weights.items() if w >= 4.0 and is_figure(term)}
         v64 = v.astype(np.float64)
         scored: list[tuple[float, str]] = []
         window = int(s.window_days * MICROS_PER_DAY)
