@@ -58,7 +58,7 @@ def snapshots(base: Iterable[np.ndarray]) -> Iterator[Story]:
                 url=f"https://x.example/{k}/{j}",
                 source=f"src{j}",
                 published=t,
-                similarity=0.9,
+                similarity=1.0 - 0.15 * j,  # the founder is 1.0; later members lower
             )
             for j in range(3)
         )
