@@ -138,3 +138,19 @@ def test_restart_mid_stream_gives_the_same_stories_as_an_uninterrupted_run(kafka
     # Sizes add up to the distinct articles: the one delivered twice counts once.
     assert sum(size for size, status in final_sizes(whole_stories).values() if status != "merged") == len(a)
     assert len(set(a.values())) == 4
+
+
+def test_articles_the_core_cannot_take_go_to_dead_letters(kafka_settings: KafkaSettings) -> None:
+    good = [kremlin(i, T0 + timedelta(hours=i)) for i in range(3)]
+    odd = art("short", "A vector of another model", (1.0, 0.0, 0.0))
+    topics = produce(kafka_settings.model_copy(update={"partitions": 1}), [good[0], odd, *good[1:]])
+    producer = make_producer(kafka_settings)
+    svc = service(kafka_settings, topics, producer)
+    assert run_until(svc, 3) == 3
+    svc.consumer.close()
+    letters = drain(kafka_settings, topics.dlq, 1)
+    producer.close()
+    assert [r.key for r in letters] == [b"short"]
+    assert dict(letters[0].headers)["storywire.error_type"] == b"DimensionMismatch"
+    out = {r.key.decode() for r in drain(kafka_settings, topics.enriched, 3)}
+    assert out == {a.id for a in good}
