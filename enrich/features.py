@@ -51,12 +51,29 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
-_BOILERPLATE = re.compile(
-    r"click here|subscribe|newsletter|follow us|share (this|the)|sign up|cookie|all rights reserved|"
-    r"advertisement|read more|translate website|[*_]{3,}",
-    re.IGNORECASE,
+# Paragraphs with these (lower-cased) are page furniture, not the story.
+_BOILERPLATE = (
+    "click here",
+    "subscribe",
+    "newsletter",
+    "follow us",
+    "share this",
+    "share the",
+    "sign up",
+    "cookie",
+    "all rights reserved",
+    "advertisement",
+    "read more",
+    "translate website",
+    "***",
+    "___",
 )
 _MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def _furniture(paragraph: str) -> bool:
+    low = paragraph.lower()
+    return any(cue in low for cue in _BOILERPLATE)
 
 
 def _prose(body: str, min_words: int = 8) -> str:
@@ -64,13 +81,15 @@ def _prose(body: str, min_words: int = 8) -> str:
     paragraphs = [p.strip() for p in body.splitlines() if p.strip()]
     if len(paragraphs) <= 1:
         return body
-    kept = [p for p in paragraphs if len(p.split()) >= min_words and not _BOILERPLATE.search(p)]
+    kept = [p for p in paragraphs if len(p.split()) >= min_words and not _furniture(p)]
     return "\n".join(kept) if kept else body
 
 
 def lead(article: Article, max_chars: int = 500) -> str:
     """The opening prose of the article body (content, else summary), cut at a word boundary."""
-    body = _prose(_MD_LINK.sub(r"\1", article.content.strip() or article.summary.strip()))
+    # Only the opening can become the lead; long bodies are not cleaned to the end.
+    body = (article.content.strip() or article.summary.strip())[: max_chars * 6 + 2000]
+    body = _prose(_MD_LINK.sub(r"\1", body))
     body = _SPACES.sub(" ", body).strip()
     if len(body) <= max_chars:
         return body
@@ -120,12 +139,17 @@ def terms(
     for text, base in ((title, title_weight), (body, 1.0)):
         for m in _TOKEN.finditer(text):
             raw = m.group(0)
-            tok = _norm_token(raw)
-            if len(tok) < 2 and not tok.isdigit():
-                continue
-            if tok in STOPWORDS:
-                continue
-            w = base * (name_weight if _is_name_or_figure(raw, text, m.start()) else 1.0)
+            if raw.isalpha():  # most tokens: a plain word, no figure to normalise
+                tok = raw.lower() if raw.isascii() else fold(raw)
+                if len(tok) < 2 or tok in STOPWORDS:
+                    continue
+                name = raw[0].isupper() and _is_name_or_figure(raw, text, m.start())
+            else:
+                tok = _norm_token(raw)
+                if (len(tok) < 2 and not tok.isdigit()) or tok in STOPWORDS:
+                    continue
+                name = _is_name_or_figure(raw, text, m.start())
+            w = base * name_weight if name else base
             tok = sys.intern(tok)  # story profiles share one string per term
             out[tok] = out.get(tok, 0.0) + w
     if len(out) > max_terms:
