@@ -32,7 +32,10 @@ from enrich.cluster import Clusterer
 from storywire.messages import EmbeddedArticle, PublishedFrom, Story, StoryArticle
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
-WORDS = [f"w{i}" for i in range(5000)]
+# Made-up alphabetic words (digits would make every word a "figure").
+WORDS = ["".join(chr(97 + (i // 26**p) % 26) for p in range(3)) + "ova" for i in range(5000)]
+_FILLER_TEXT = "said officials after during reported people city government police minister on in of to"
+FILLER = _FILLER_TEXT.split()
 
 
 def centroids(n: int, dims: int, seed: int = 7) -> np.ndarray:
@@ -41,9 +44,25 @@ def centroids(n: int, dims: int, seed: int = 7) -> np.ndarray:
     return m / np.linalg.norm(m, axis=1, keepdims=True)
 
 
-def words_of(k: int) -> list[str]:
+def words_of(k: int, n: int = 24) -> list[str]:
     rng = np.random.default_rng(k)
-    return [WORDS[int(i)] for i in rng.integers(0, len(WORDS), 8)]
+    return [WORDS[int(i)] for i in rng.integers(0, len(WORDS), n)]
+
+
+def body_of(words: list[str], rng: np.random.Generator) -> str:
+    """About 500 characters of prose-like text: the event's words, names, figures, filler."""
+    out = []
+    for j in range(70):
+        if j % 3 == 0:
+            w = words[int(rng.integers(0, len(words)))]
+            out.append(w.capitalize() if j % 9 == 0 else w)
+        elif j % 17 == 0:
+            out.append(str(int(rng.integers(2, 900))))
+        else:
+            out.append(FILLER[int(rng.integers(0, len(FILLER)))])
+        if j % 14 == 13:
+            out[-1] += "."
+    return " ".join(out)
 
 
 def snapshots(base: Iterable[np.ndarray]) -> Iterator[Story]:
@@ -54,7 +73,7 @@ def snapshots(base: Iterable[np.ndarray]) -> Iterator[Story]:
         tops = tuple(
             StoryArticle(
                 id=f"s{k}-{j}",
-                title=" ".join(words),
+                title=" ".join(words[j : j + 10]).capitalize(),  # about 70 characters
                 url=f"https://x.example/{k}/{j}",
                 source=f"src{j}",
                 published=t,
@@ -62,7 +81,7 @@ def snapshots(base: Iterable[np.ndarray]) -> Iterator[Story]:
             )
             for j in range(3)
         )
-        profile = {w: 3.0 + i for i, w in enumerate(words)} | {f"p{k % 997}": 2.0, f"{k % 50}": 4.0}
+        profile = {w: 3.0 + i for i, w in enumerate(words)}
         yield Story(
             id=f"st-{k:08d}",
             version=3,
@@ -92,6 +111,7 @@ def stream(base: np.ndarray, n: int, dims: int, seed: int = 11) -> list[Embedded
         v = v / np.linalg.norm(v)
         words = words_of(k if not fresh else 10_000_000 + i)
         t = T0 + timedelta(hours=1, seconds=i % 3600)
+        title = " ".join(w.capitalize() if j % 3 == 0 else w for j, w in enumerate(words[:8])) + f" {i % 30}"
         out.append(
             EmbeddedArticle.model_construct(
                 id=f"a{i}",
@@ -99,9 +119,9 @@ def stream(base: np.ndarray, n: int, dims: int, seed: int = 11) -> list[Embedded
                 canonical_url=f"https://y.example/{i}",
                 feed_url="https://y.example/feed",
                 source=f"src{i % 40}",
-                title=" ".join(words[:6]) + f" {i % 30}",
-                summary=" ".join(words),
-                content="",
+                title=title,
+                summary="",
+                content=body_of(words, rng),
                 authors=(),
                 tags=(),
                 language="en",

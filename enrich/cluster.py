@@ -47,7 +47,7 @@ from enrich.story_state import MICROS_PER_DAY, StoryState, Top, to_micros
 from storywire.messages import EmbeddedArticle, Story, StoryStatus, utcnow
 
 HOUR_MICROS = 3_600_000_000
-_PRESCREEN_CELLS = 4_000_000  # batch rows x stories per matrix product (16 MB of float32)
+_PRESCREEN_CELLS = 2_000_000  # batch rows x stories per matrix product (8 MB of float32)
 
 
 class ClusterError(Exception):
