@@ -19,7 +19,6 @@ from storywire.messages import Article
 
 _TOKEN = re.compile(r"[^\W_]+(?:[.,:][0-9]+)*", re.UNICODE)
 _SENTENCE_END = re.compile(r"[.!?:;\n\"“”(\[—–-]\s*$")
-_SPACES = re.compile(r"\s+")
 
 # Function words of the languages we see most; content words are left to the IDF.
 _STOPWORD_TEXT = """
@@ -89,8 +88,9 @@ def lead(article: Article, max_chars: int = 500) -> str:
     """The opening prose of the article body (content, else summary), cut at a word boundary."""
     # Only the opening can become the lead; long bodies are not cleaned to the end.
     body = (article.content.strip() or article.summary.strip())[: max_chars * 6 + 2000]
-    body = _prose(_MD_LINK.sub(r"\1", body))
-    body = _SPACES.sub(" ", body).strip()
+    if "](" in body:
+        body = _MD_LINK.sub(r"\1", body)
+    body = " ".join(_prose(body).split())
     if len(body) <= max_chars:
         return body
     cut = body.rfind(" ", 0, max_chars)
