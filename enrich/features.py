@@ -136,25 +136,32 @@ def terms(
 ) -> dict[str, float]:
     """Weighted terms of a title and a lead. Deterministic; keeps the ``max_terms`` heaviest."""
     out: dict[str, float] = {}
+    get = out.get
     for text, base in ((title, title_weight), (body, 1.0)):
+        heavy = base * name_weight
         for m in _TOKEN.finditer(text):
             raw = m.group(0)
             if raw.isalpha():  # most tokens: a plain word, no figure to normalise
                 tok = raw.lower() if raw.isascii() else fold(raw)
                 if len(tok) < 2 or tok in STOPWORDS:
                     continue
-                name = raw[0].isupper() and _is_name_or_figure(raw, text, m.start())
+                if raw[0].isupper():
+                    start = m.start()
+                    name = (len(raw) >= 2 and raw.isupper()) or (
+                        start > 0 and not _SENTENCE_END.search(text, max(0, start - 3), start)
+                    )
+                else:
+                    name = False
             else:
                 tok = _norm_token(raw)
                 if (len(tok) < 2 and not tok.isdigit()) or tok in STOPWORDS:
                     continue
                 name = _is_name_or_figure(raw, text, m.start())
-            w = base * name_weight if name else base
-            tok = sys.intern(tok)  # story profiles share one string per term
-            out[tok] = out.get(tok, 0.0) + w
+            out[tok] = get(tok, 0.0) + (heavy if name else base)
     if len(out) > max_terms:
         out = dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms])
-    return out
+    # Story profiles keep these strings: one object per term across all stories.
+    return {sys.intern(t): w for t, w in out.items()}
 
 
 def article_terms(article: Article, lead_chars: int = 500, max_terms: int = 64) -> dict[str, float]:
