@@ -21,11 +21,21 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import TopicAlreadyExistsError
+from prometheus_client import Counter, Gauge
 
 from storywire.config import KafkaSettings
 from storywire.messages import Message, MessageError, decode, utcnow
 
 log = logging.getLogger(__name__)
+
+# Shared by every consuming stage (they all poll through poll_records / DeadLetters).
+CONSUMER_LAG = Gauge(
+    "storywire_consumer_lag",
+    "Records between a group's position and the end of a partition",
+    ["group", "topic", "partition"],
+)
+RECORDS_IN = Counter("storywire_consumer_records_total", "Records polled", ["group", "topic"])
+DEAD_LETTERS = Counter("storywire_dead_letters_total", "Records sent to the dead-letter topic", ["stage", "error_type"])
 
 M = TypeVar("M", bound=Message)
 
@@ -179,6 +189,7 @@ class DeadLetters:
             value = value[:900_000]
         self.producer.send(self.topic, key=record.key, value=value, headers=headers).get(timeout=60)
         self.count += 1
+        DEAD_LETTERS.labels(self.stage, err_type).inc()
         log.warning(
             "dead-lettered",
             extra={
@@ -214,6 +225,13 @@ def poll_records(
     """Poll once and return the records of every partition in offset order."""
     batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
     records: list[ConsumerRecord] = []
+    group = str(consumer.config.get("group_id") or "-")
     for part in sorted(batches, key=lambda tp: (tp.topic, tp.partition)):
         records.extend(batches[part])
+        RECORDS_IN.labels(group, part.topic).inc(len(batches[part]))
+        # Lag from what the last fetch told us: no extra request on the hot path.
+        highwater = consumer.highwater(part)
+        if highwater is not None:
+            lag = max(0, highwater - consumer.position(part))
+            CONSUMER_LAG.labels(group, part.topic, str(part.partition)).set(lag)
     return records

@@ -50,6 +50,14 @@ def test_round_trip_and_poison_message_to_dead_letters(kafka_settings: KafkaSett
     assert sorted(d.value.id for d in decoded) == sorted(a.id for a in good)
     assert all(d.key == d.value.id for d in decoded)
     assert dead.count == 2
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    assert sample("storywire_consumer_records_total", group="g-test", topic=topics.raw) == 7
+    lags = [sample("storywire_consumer_lag", group="g-test", topic=topics.raw, partition=str(p)) for p in range(3)]
+    assert [lag for lag in lags if lag is not None] and all(lag in (None, 0) for lag in lags)
 
     dlq = make_consumer(kafka_settings, None, [topics.dlq])
     letters = _drain(dlq, 2)
