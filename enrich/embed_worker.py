@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from prometheus_client import Counter, Histogram
 
-from enrich.embedder import Embedder
+from enrich.embedder import Embedder, EmbedderError
 from enrich.features import embedding_text
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Topics, decode_records, encode, key_bytes, poll_records
@@ -78,8 +79,12 @@ def embed_articles(articles: list[Article], embedder: Embedder, lead_chars: int)
     if not articles:
         return []
     vectors = embedder.encode([embedding_text(a, lead_chars) for a in articles])
+    if vectors.shape != (len(articles), embedder.dim) or not np.isfinite(vectors).all():
+        raise EmbedderError(f"model returned {vectors.shape} values for {len(articles)} texts, or non-finite ones")
+    # The articles are validated messages and the vectors were just checked: no need to
+    # validate 384 floats per article again.
     return [
-        EmbeddedArticle.model_validate(a.model_dump() | {"embedding": tuple(vec.tolist()), "model": embedder.name})
+        EmbeddedArticle.model_construct(**dict(a), embedding=tuple(vec.tolist()), model=embedder.name)
         for a, vec in zip(articles, vectors, strict=True)
     ]
 
