@@ -181,21 +181,17 @@ def decode(model: type[M], data: bytes | str) -> M:
     try:
         return model.model_validate_json(data)
     except ValidationError as exc:
-        version = _peek_version(data)
+        try:
+            obj = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as bad:
+            raise MalformedMessage(f"{model.__name__}: not JSON: {bad}") from exc
+        version = obj.get("schema_version") if isinstance(obj, dict) else None
         if version is not None and version != SCHEMA_VERSION:
             raise UnsupportedSchemaVersion(
                 f"{model.__name__}: schema_version {version!r} is not supported "
                 f"(this build reads {SCHEMA_VERSION}); upgrade Storywire to read it"
             ) from exc
         raise MalformedMessage(f"{model.__name__}: {_summarise(exc)}") from exc
-
-
-def _peek_version(data: bytes | str) -> object:
-    try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    return obj.get("schema_version") if isinstance(obj, dict) else None
 
 
 def _summarise(exc: ValidationError) -> str:

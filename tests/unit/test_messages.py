@@ -45,6 +45,11 @@ def test_malformed_input_raises_only_malformed_message(data: bytes) -> None:
         decode(Article, data)
 
 
+def test_not_json_says_so() -> None:
+    with pytest.raises(MalformedMessage, match="not JSON"):
+        decode(Article, b"{not json")
+
+
 def test_naive_datetime_is_refused() -> None:
     with pytest.raises(ValidationError, match="timezone-aware"):
         article(published=datetime(2023, 5, 3, 9, 0))
