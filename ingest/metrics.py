@@ -12,3 +12,6 @@ ADAPTER_ERRORS = Counter("storywire_ingest_adapter_errors_total", "Entries that 
 BOZO = Counter("storywire_ingest_bozo_total", "Ill-formed (bozo) feeds that were still used")
 FETCH_SECONDS = Histogram("storywire_ingest_fetch_seconds", "Fetch and parse time per feed")
 OWNED_FEEDS = Gauge("storywire_ingest_owned_feeds", "Feeds this poller currently owns")
+FEEDS = Gauge(
+    "storywire_ingest_feeds", "Owned feeds by state: ok, backoff (failing, retried later), disabled", ["state"]
+)

@@ -17,7 +17,7 @@ from ingest.feeds import FeedSpec, load_feeds
 from ingest.fetch import Fetcher
 from ingest.poller import PassReport, Poller, Producer
 from ingest.settings import IngestSettings
-from ingest.state import StateStore
+from ingest.state import FeedState, StateStore
 from storywire.bus import Topics
 from storywire.config import KafkaSettings
 
@@ -80,6 +80,20 @@ def run_once(poller: Poller, feeds: list[FeedSpec]) -> PassReport:
     return total
 
 
+def feed_states(feeds: list[FeedSpec], states: dict[str, FeedState]) -> dict[str, int]:
+    """How many of ``feeds`` are ok, in backoff (last poll failed) or disabled (410 Gone)."""
+    counts = {"ok": 0, "backoff": 0, "disabled": 0}
+    for feed in feeds:
+        state = states.get(feed.url)
+        if state is not None and state.disabled:
+            counts["disabled"] += 1
+        elif state is not None and state.error_count > 0:
+            counts["backoff"] += 1
+        else:
+            counts["ok"] += 1
+    return counts
+
+
 def run_forever(
     poller: Poller,
     feeds_file: FeedsFile,
@@ -92,6 +106,8 @@ def run_forever(
         feeds = [f for f in feeds_file.current() if owns(f.url)]
         metrics.OWNED_FEEDS.set(len(feeds))
         report = poller.poll_due(feeds)
+        for state, count in feed_states(feeds, poller.store.all()).items():
+            metrics.FEEDS.labels(state).set(count)
         if report.produced or report.failed:
             log.info(
                 "pass done",
