@@ -29,10 +29,17 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_eval)
 
 
-def _ops(port: int) -> Any:
-    from storywire.runtime import OpsServer
+# A loop polls at least every batch_max_ms / second; this leaves room for a slow batch.
+READY_MAX_POLL_AGE_S = 120.0
 
-    return OpsServer(port) if port else None
+
+def _ops(port: int, service: Any) -> Any:
+    """/health (ready while the service's loop keeps polling) and /metrics, when a port is set."""
+    from storywire.runtime import OpsServer, heartbeat_health
+
+    if not port:
+        return None
+    return OpsServer(port, health=heartbeat_health(lambda: service.last_poll, READY_MAX_POLL_AGE_S))
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -46,19 +53,20 @@ def _embed(args: argparse.Namespace) -> int:
 
     settings = Settings.load()
     enrich = EnrichSettings()
+    stop = Stopper.install()  # before the model loads, so an early SIGTERM still exits cleanly
     try:
         embedder = load_embedder(settings.model)
     except EmbedderError as exc:
         raise CommandError(str(exc)) from exc
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
-    stop = Stopper.install()
-    ops = _ops(enrich.ops_port)
     consumer = make_consumer(settings.kafka, enrich.embed_group, [topics.raw])
     producer = make_producer(settings.kafka)
+    worker = EmbedWorker(enrich, topics, embedder, consumer, producer)
+    ops = _ops(enrich.ops_port, worker)
     log.info("embed worker started", extra={"model": embedder.name, "dim": embedder.dim, "topic": topics.raw})
     try:
-        EmbedWorker(enrich, topics, embedder, consumer, producer).run(stop)
+        worker.run(stop)
     finally:
         consumer.close()
         producer.close()
@@ -83,11 +91,12 @@ def _cluster(args: argparse.Namespace) -> int:
     core = Clusterer(enrich)
     core.restore(read_snapshots(settings.kafka, topics.stories))
     log.info("clusterer restored", extra={"active": core.active_count, "topic": topics.stories})
-    ops = _ops(enrich.ops_port)
     consumer = make_consumer(settings.kafka, enrich.cluster_group, [topics.embedded])
     producer = make_producer(settings.kafka)
+    service = ClusterService(enrich, topics, core, consumer, producer)
+    ops = _ops(enrich.ops_port, service)
     try:
-        ClusterService(enrich, topics, core, consumer, producer).run(stop)
+        service.run(stop)
     finally:
         consumer.close()
         producer.close()

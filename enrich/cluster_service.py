@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from kafka import TopicPartition
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from enrich.cluster import Assignment, Clusterer, embedding_problem
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Decoded, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.config import KafkaSettings
 from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, Story, decode
+from storywire.runtime import Progress
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,10 @@ ASSIGNED = Counter("storywire_cluster_articles_total", "Articles assigned to a s
 SNAPSHOTS = Counter("storywire_cluster_snapshots_total", "Story snapshots produced")
 ACTIVE = Gauge("storywire_cluster_active_stories", "Stories in memory (active)")
 REJECTED = Counter("storywire_cluster_rejected_total", "Articles sent to the dead-letter topic by the core")
+BATCH_SIZE = Histogram(
+    "storywire_cluster_batch_size", "Records per clustered batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+)
+BATCH_SECONDS = Histogram("storywire_cluster_batch_seconds", "Time to assign one batch to stories (core only)")
 
 
 def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None) -> Iterator[Story]:
@@ -52,8 +58,10 @@ def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
+        progress = Progress("restore stories", log, total=sum(end.values()))
         while any(consumer.position(tp) < end[tp] for tp in tps):
             for rec in poll_records(consumer, timeout_ms=1000):
+                progress.step()
                 if rec.value is None:
                     continue
                 try:
@@ -64,6 +72,7 @@ def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None
                     )
                     continue
                 yield story
+        progress.done()
     finally:
         if own:
             consumer.close()
@@ -85,8 +94,10 @@ class ClusterService:
         self.consumer = consumer
         self.producer = producer
         self.dead = DeadLetters(producer, topics, "cluster")
+        self.last_poll: float | None = None  # monotonic time of the last poll, for the readiness check
 
     def poll_once(self, timeout_ms: int = 1000) -> int:
+        self.last_poll = time.monotonic()
         records = poll_records(self.consumer, timeout_ms=timeout_ms, max_records=self.settings.cluster_batch_max_size)
         if not records:
             return 0
@@ -107,7 +118,10 @@ class ClusterService:
                 continue
             dim = dim or len(d.value.embedding)
             good.append(d)
+        started = time.perf_counter()
         assignments = self.core.assign_batch([d.value for d in good])
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        BATCH_SIZE.observe(len(records))
         for d, got in zip(good, assignments, strict=True):
             msg = enriched(d.value, got)
             self.producer.send(self.topics.enriched, key=key_bytes(msg.id), value=encode(msg))

@@ -100,9 +100,11 @@ class EmbedWorker:
         self.producer = producer
         self.dead = DeadLetters(producer, topics, "embed")
         self.batcher = Batcher(settings.batch_max_size, settings.batch_max_ms)
+        self.last_poll: float | None = None  # monotonic time of the last poll, for the readiness check
 
     def poll_once(self) -> int:
         """Poll (bounded by the batch deadline) and process the batch if it is due; returns articles produced."""
+        self.last_poll = time.monotonic()
         records = poll_records(
             self.consumer, timeout_ms=max(1, self.batcher.wait_ms()), max_records=self.batcher.room()
         )

@@ -11,13 +11,18 @@ so SIGTERM finishes the current batch, commits, and exits. ``health`` returns
 ``(ready, reasons)``; /health answers 200 when ready and 503 with the reasons when
 not, which is what docker-compose health checks and Kubernetes probes read.
 /metrics is the Prometheus text format of the default registry.
+
+``Progress`` is for long operations (a restore, a reindex): one log line with named
+fields every so many items or seconds, so an operator sees it move.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
@@ -87,3 +92,73 @@ class OpsServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class Progress:
+    """Counts items of a long operation and logs ``progress`` every ``every_n`` items or ``every_s`` seconds.
+
+    ``done()`` logs the final count once. The clock is passed in so the rule is testable.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        log: logging.Logger,
+        total: int | None = None,
+        every_n: int = 10_000,
+        every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.task, self.log, self.total = task, log, total
+        self.every_n, self.every_s, self.clock = every_n, every_s, clock
+        self.count = 0
+        self.started = self.last = clock()
+        self.last_count = 0
+
+    def step(self, n: int = 1) -> None:
+        self.count += n
+        now = self.clock()
+        if self.count - self.last_count >= self.every_n or now - self.last >= self.every_s:
+            self._emit("progress", now)
+
+    def done(self) -> None:
+        self._emit("done", self.clock())
+
+    def _emit(self, state: str, now: float) -> None:
+        elapsed = now - self.started
+        fields: dict[str, object] = {"task": self.task, "state": state, "items": self.count}
+        if self.total is not None:
+            fields["total"] = self.total
+        fields["elapsed_s"] = round(elapsed, 1)
+        fields["per_s"] = round(self.count / elapsed, 1) if elapsed > 0 else None
+        self.log.info("progress", extra=fields)
+        self.last, self.last_count = now, self.count
+
+
+def heartbeat_health(
+    last_beat: Callable[[], float | None],
+    max_age_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    extra: HealthCheck | None = None,
+) -> HealthCheck:
+    """A readiness check for a polling loop: ready once the loop has polled within ``max_age_s``.
+
+    ``last_beat`` returns the monotonic time of the loop's last poll (None before the
+    first): a loop stuck in a batch, or not started yet, is not ready. ``extra`` adds
+    the stage's own reasons.
+    """
+
+    def check() -> tuple[bool, dict[str, str]]:
+        reasons: dict[str, str] = {}
+        beat = last_beat()
+        if beat is None:
+            reasons["loop"] = "not polling yet (starting up)"
+        elif clock() - beat > max_age_s:
+            reasons["loop"] = f"no poll for {clock() - beat:.0f}s (stuck in a batch or a dependency)"
+        if extra is not None:
+            ok, more = extra()
+            if not ok:
+                reasons |= more
+        return not reasons, reasons
+
+    return check

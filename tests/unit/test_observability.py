@@ -1,0 +1,174 @@
+"""Observability without services: readiness checks, progress lines, stage metrics, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from kafka import TopicPartition
+from prometheus_client import REGISTRY
+
+from enrich.cluster import Clusterer
+from enrich.cluster_service import ClusterService
+from enrich.settings import EnrichSettings
+from ingest.feeds import FeedSpec
+from ingest.service import feed_states
+from ingest.state import FeedState
+from storywire.bus import Topics
+from storywire.config import ElasticsearchSettings
+from storywire.logs import JsonFormatter, configure_logging
+from storywire.messages import EmbeddedArticle
+from storywire.runtime import OpsServer, Progress, heartbeat_health
+from tests.factories import embedded
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_heartbeat_health_is_ready_only_while_the_loop_polls() -> None:
+    clock = Clock()
+    beat: list[float | None] = [None]
+    check = heartbeat_health(lambda: beat[0], max_age_s=30, clock=clock)
+    ready, reasons = check()
+    assert not ready and "starting" in reasons["loop"]
+    beat[0] = clock.now
+    assert check() == (True, {})
+    clock.now += 31
+    ready, reasons = check()
+    assert not ready and "no poll for 31s" in reasons["loop"]
+
+
+def test_heartbeat_health_adds_the_stage_reasons() -> None:
+    check = heartbeat_health(lambda: 0.0, 30, clock=lambda: 1.0, extra=lambda: (False, {"kafka": "down"}))
+    assert check() == (False, {"kafka": "down"})
+
+
+def test_ops_server_answers_503_with_the_reason_then_200() -> None:
+    beat: list[float | None] = [None]
+    ops = OpsServer(0, health=heartbeat_health(lambda: beat[0], 30), host="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{ops.port}"
+        resp = httpx.get(url + "/health")
+        assert resp.status_code == 503 and resp.json()["reasons"]["loop"].startswith("not polling")
+        beat[0] = __import__("time").monotonic()
+        resp = httpx.get(url + "/health")
+        assert resp.status_code == 200 and resp.json() == {"live": True, "ready": True, "reasons": {}}
+        assert "storywire_cluster_batch_seconds" in httpx.get(url + "/metrics").text
+    finally:
+        ops.close()
+
+
+def test_progress_logs_every_n_items_or_seconds_and_when_done(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    log = logging.getLogger("test.progress")
+    progress = Progress("restore stories", log, total=25, every_n=10, every_s=5.0, clock=clock)
+    with caplog.at_level(logging.INFO, logger="test.progress"):
+        for _ in range(9):
+            progress.step()
+        assert not caplog.records
+        progress.step()  # the 10th item
+        clock.now += 6  # and then time passes
+        progress.step()
+        progress.done()
+    rows = [(r.getMessage(), r.__dict__["state"], r.__dict__["items"]) for r in caplog.records]
+    assert rows == [("progress", "progress", 10), ("progress", "progress", 11), ("progress", "done", 11)]
+    assert caplog.records[-1].__dict__["total"] == 25
+
+
+@dataclass
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class OneBatchConsumer:
+    """Hands out one batch of records, then nothing; records commits."""
+
+    def __init__(self, records: list[Rec]) -> None:
+        self.config = {"group_id": "obs"}
+        self.records = records
+        self.commits = 0
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Rec]]:
+        out, self.records = self.records, []
+        return {TopicPartition(out[0].topic, 0): out} if out else {}
+
+    def highwater(self, part: TopicPartition) -> int | None:
+        return None
+
+    def commit(self) -> None:
+        self.commits += 1
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None, **kw: object) -> None:
+        self.sent.append((topic, value or b""))
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+def test_cluster_batches_are_timed_and_sized() -> None:
+    topics = Topics("obs")
+    arts: list[EmbeddedArticle] = [embedded(n) for n in range(1, 4)]
+    records = [Rec(topics.embedded, 0, i, a.id.encode(), a.to_json(), []) for i, a in enumerate(arts)]
+    consumer, producer = OneBatchConsumer(records), Sink()
+    service = ClusterService(EnrichSettings(), topics, Clusterer(EnrichSettings()), consumer, producer)
+    before = (_sample("storywire_cluster_batch_seconds_count"), _sample("storywire_cluster_batch_size_sum"))
+    assert service.last_poll is None
+    assert service.poll_once(timeout_ms=1) == 3
+    assert service.last_poll is not None
+    assert _sample("storywire_cluster_batch_seconds_count") == before[0] + 1
+    assert _sample("storywire_cluster_batch_size_sum") == before[1] + 3
+    assert consumer.commits == 1
+    assert sum(1 for t, _ in producer.sent if t == topics.enriched) == 3
+
+
+def test_feeds_are_counted_by_state() -> None:
+    feeds = [FeedSpec(url=f"https://f{i}.example/feed") for i in range(4)]
+    states = {
+        feeds[1].url: FeedState(feeds[1].url, error_count=2),
+        feeds[2].url: FeedState(feeds[2].url, error_count=1, disabled=True),
+        feeds[3].url: FeedState(feeds[3].url),
+    }
+    assert feed_states(feeds, states) == {"ok": 2, "backoff": 1, "disabled": 1}
+
+
+def test_json_logs_by_environment_and_no_secret_in_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STORYWIRE_LOG_JSON", "true")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO")
+        assert isinstance(root.handlers[0].formatter, JsonFormatter)
+        es = ElasticsearchSettings(password="hunter2-secret", api_key="key-secret")  # type: ignore[arg-type]
+        logging.getLogger("test.json").info("connecting", extra={"es": es, "index": "a-articles"})
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    obj = json.loads(line)
+    assert obj["message"] == "connecting" and obj["index"] == "a-articles" and obj["level"] == "INFO"
+    assert "hunter2" not in line and "key-secret" not in line
