@@ -69,31 +69,53 @@ def _check_kafka(s: Settings) -> str:
 
 
 def _check_es(s: Settings) -> str:
-    from index.client import make_client
+    """Reachable (cluster health: the integ-test-zip answers no ``GET /``), aliases and their vector mappings."""
+    from index.client import IndexNames, make_client
+    from index.mappings import current_index, vector_dims
 
     es = make_client(s.es)
     try:
-        info = es.info()
-        missing = [
-            a
-            for a in (f"{s.es.index_prefix}-articles", f"{s.es.index_prefix}-stories")
-            if not es.indices.exists_alias(name=a)
-        ]
+        health = es.cluster.health(timeout="5s")
+        nodes = es.nodes.info(node_id="_local", filter_path="nodes.*.version")
+        version = next(iter(nodes["nodes"].values()))["version"] if nodes.get("nodes") else "?"
+        if health["status"] not in ("green", "yellow"):
+            raise RuntimeError(
+                f"Elasticsearch {version} cluster is {health['status']}; fix: check its log and disk space"
+            )
+        names = IndexNames(s.es.index_prefix)
+        missing = [a for a in names.aliases() if not es.indices.exists_alias(name=a)]
+        if missing:
+            raise RuntimeError(
+                f"Elasticsearch {version} is up but aliases are missing: {', '.join(missing)}; "
+                "fix: start `storywire index run` once (it creates them)"
+            )
+        dims = {a: vector_dims(es, current_index(es, a)) for a in names.aliases()}
     finally:
         es.close()
-    version = info["version"]["number"]
-    if missing:
-        raise RuntimeError(
-            f"Elasticsearch {version} is up but aliases are missing: {', '.join(missing)}; "
-            "fix: start `storywire index run` once (it creates them)"
-        )
-    return f"{s.es.url}, Elasticsearch {version}, aliases present"
+    if len(set(dims.values())) != 1:
+        raise RuntimeError(f"vector sizes differ between indices: {dims}; fix: `storywire index migrate --dims N`")
+    return f"{s.es.url}, Elasticsearch {version}, aliases present, vectors of {next(iter(dims.values()))} dimensions"
 
 
 def _check_model(s: Settings) -> str:
     from enrich.embedder import load_embedder
+    from index.client import IndexNames, make_client
+    from index.mappings import current_index, vector_dims
 
     emb = load_embedder(s.model)
+    es = make_client(s.es)
+    try:
+        alias = IndexNames(s.es.index_prefix).articles
+        indexed = vector_dims(es, current_index(es, alias)) if es.indices.exists_alias(name=alias) else None
+    except Exception:  # Elasticsearch's own check reports why it is unreachable
+        indexed = None
+    finally:
+        es.close()
+    if indexed is not None and indexed != emb.dim:
+        raise RuntimeError(
+            f"{s.model.name} makes {emb.dim}-dimension vectors but {alias} holds {indexed}; "
+            f"fix: `storywire index migrate --dims {emb.dim}`, then re-embed"
+        )
     return f"{s.model.name}: {emb.dim} dimensions"
 
 
