@@ -26,11 +26,11 @@ from pathlib import Path
 from storywire.config import StackSettings
 from storywire.stack import artifacts
 from storywire.stack.errors import StackError
-from storywire.stack.process import ServiceStatus, java_home, port_free, read_pid, stop_pid
+from storywire.stack.process import LocalServer, java_home
 from storywire.stack.tls import make_certificates
 
 
-class Elasticsearch:
+class Elasticsearch(LocalServer):
     """A single-node Elasticsearch from the integ-test-zip, security off (see README)."""
 
     name = "elasticsearch"
@@ -58,35 +58,33 @@ class Elasticsearch:
         scheme = "https" if self.s.es_security else "http"
         return f"{scheme}://127.0.0.1:{self.s.es_port}"
 
+    address = url
+
+    def version(self) -> str:
+        return self.s.es_version
+
+    def ports(self) -> dict[int, str]:
+        return {
+            self.s.es_port: "STORYWIRE_STACK_ES_PORT",
+            self.s.es_transport_port: "STORYWIRE_STACK_ES_TRANSPORT_PORT",
+        }
+
+    @property
+    def data_dir(self) -> Path:
+        return self.data
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs / "storywire.log"
+
     @property
     def ca_file(self) -> Path | None:
         return self.root / "certs" / "ca.crt" if self.s.es_security else None
 
-    def pid(self) -> int | None:
-        return read_pid(self.pidfile, self.marker)
-
-    def status(self) -> ServiceStatus:
-        pid = self.pid()
-        return ServiceStatus(
-            self.name,
-            self.s.es_version,
-            pid is not None,
-            pid,
-            self.s.es_port,
-            self.url,
-            str(self.data),
-            str(self.logs / "storywire.log"),
-        )
-
     def start(self) -> bool:
         if self.pid() is not None:
             return False
-        for port in (self.s.es_port, self.s.es_transport_port):
-            if not port_free(port):
-                raise StackError(
-                    f"port {port} on 127.0.0.1 is taken by another process: "
-                    "stop it or set STORYWIRE_STACK_ES_PORT / _ES_TRANSPORT_PORT"
-                )
+        self.check_ports()
         template = artifacts.elasticsearch_home(self.s.dir.parent, self.s.es_version, self.progress)
         jhome = java_home()
         uid = gid = None
@@ -215,11 +213,3 @@ class Elasticsearch:
     def ready(self) -> bool:
         health = self.health()
         return health is not None and health.get("status") in ("green", "yellow")
-
-    def stop(self, timeout: float = 60.0) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        stop_pid(pid, timeout)
-        self.pidfile.unlink(missing_ok=True)
-        return True

@@ -14,10 +14,10 @@ from pathlib import Path
 from storywire.config import StackSettings
 from storywire.stack import artifacts
 from storywire.stack.errors import StackError
-from storywire.stack.process import ServiceStatus, daemonize, java_home, port_free, read_pid, stop_pid
+from storywire.stack.process import LocalServer, daemonize, java_home
 
 
-class Kafka:
+class Kafka(LocalServer):
     """A combined broker+controller KRaft node."""
 
     name = "kafka"
@@ -35,32 +35,30 @@ class Kafka:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.s.kafka_port}"
 
-    def pid(self) -> int | None:
-        return read_pid(self.pidfile, self.marker)
+    address = bootstrap
 
-    def status(self) -> ServiceStatus:
-        pid = self.pid()
-        return ServiceStatus(
-            self.name,
-            self.s.kafka_version,
-            pid is not None,
-            pid,
-            self.s.kafka_port,
-            self.bootstrap,
-            str(self.data),
-            str(self.log),
-        )
+    def version(self) -> str:
+        return self.s.kafka_version
+
+    def ports(self) -> dict[int, str]:
+        return {
+            self.s.kafka_port: "STORYWIRE_STACK_KAFKA_PORT",
+            self.s.kafka_controller_port: "STORYWIRE_STACK_KAFKA_CONTROLLER_PORT",
+        }
+
+    @property
+    def data_dir(self) -> Path:
+        return self.data
+
+    @property
+    def log_file(self) -> Path:
+        return self.log
 
     def start(self) -> bool:
         """Start the broker unless it runs already; return whether it was started now."""
         if self.pid() is not None:
             return False
-        for port in (self.s.kafka_port, self.s.kafka_controller_port):
-            if not port_free(port):
-                raise StackError(
-                    f"port {port} on 127.0.0.1 is taken by another process: "
-                    "stop it or set STORYWIRE_STACK_KAFKA_PORT / _CONTROLLER_PORT"
-                )
+        self.check_ports()
         lib = artifacts.kafka_libs(self.s.dir.parent, self.s.kafka_version, self.s.scala_version, self.progress)
         java = java_home() / "bin" / "java"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -164,11 +162,3 @@ class Kafka:
             return False
         finally:
             admin.close()
-
-    def stop(self, timeout: float = 60.0) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        stop_pid(pid, timeout)
-        self.pidfile.unlink(missing_ok=True)
-        return True

@@ -102,3 +102,53 @@ def is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     except (OSError, IndexError):
         return True
+
+
+class LocalServer:
+    """What both servers share: a pid file, a status line, the port check and stopping."""
+
+    name: str
+    marker: str  # a string in the server's command line, so a reused pid is not mistaken for it
+    pidfile: Path
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def ports(self) -> dict[int, str]:
+        """Each port the server binds, with the setting that moves it."""
+        raise NotImplementedError
+
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def data_dir(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def log_file(self) -> Path:
+        raise NotImplementedError
+
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile, self.marker)
+
+    def status(self) -> ServiceStatus:
+        pid = self.pid()
+        port = next(iter(self.ports()))
+        return ServiceStatus(
+            self.name, self.version(), pid is not None, pid, port, self.address, str(self.data_dir), str(self.log_file)
+        )
+
+    def check_ports(self) -> None:
+        for port, setting in self.ports().items():
+            if not port_free(port):
+                raise StackError(f"port {port} on 127.0.0.1 is taken by another process: stop it or set {setting}")
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        stop_pid(pid, timeout)
+        self.pidfile.unlink(missing_ok=True)
+        return True
