@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 DOCS = Counter("storywire_index_docs_total", "Bulk items by kind and outcome", ["kind", "outcome"])
 BULK_SECONDS = Histogram("storywire_index_bulk_seconds", "Duration of one bulk request")
+BATCH_SIZE = Histogram(
+    "storywire_index_batch_size", "Records per committed batch", buckets=(1, 4, 16, 64, 128, 256, 512, 1000, 2000, 5000)
+)
 RETRIES = Counter("storywire_index_retries_total", "Bulk attempts that had to be retried", ["reason"])
 PAUSED = Gauge("storywire_index_paused", "1 while the writer waits for Elasticsearch")
 
@@ -132,6 +135,7 @@ class IndexWriter:
         self.producer.flush()  # dead letters of this batch are acknowledged
         self._commit(records)
         self.processed += len(records)
+        BATCH_SIZE.observe(len(records))
 
     def _collect(self) -> list[ConsumerRecord]:
         """One bulk's worth: poll until ``bulk_max_docs`` records or ``flush_ms`` after the first."""

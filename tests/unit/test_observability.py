@@ -15,6 +15,9 @@ from prometheus_client import REGISTRY
 from enrich.cluster import Clusterer
 from enrich.cluster_service import ClusterService
 from enrich.settings import EnrichSettings
+from index.client import IndexNames
+from index.settings import IndexSettings
+from index.writer import IndexWriter
 from ingest.feeds import FeedSpec
 from ingest.service import feed_states
 from ingest.state import FeedState
@@ -23,7 +26,7 @@ from storywire.config import ElasticsearchSettings
 from storywire.logs import JsonFormatter, configure_logging
 from storywire.messages import EmbeddedArticle
 from storywire.runtime import OpsServer, Progress, heartbeat_health
-from tests.factories import embedded
+from tests.factories import embedded, enriched
 
 
 class Clock:
@@ -172,3 +175,28 @@ def test_json_logs_by_environment_and_no_secret_in_them(
     obj = json.loads(line)
     assert obj["message"] == "connecting" and obj["index"] == "a-articles" and obj["level"] == "INFO"
     assert "hunter2" not in line and "key-secret" not in line
+
+
+class BulkOk:
+    """Elasticsearch that acknowledges every bulk item."""
+
+    def bulk(self, operations: list[Any], **kw: Any) -> dict[str, Any]:
+        return {"errors": False, "items": [{"index": {"status": 201}} for _ in operations[0::2]]}
+
+
+class CommitRecorder(OneBatchConsumer):
+    def commit(self, offsets: Any = None) -> None:  # the writer commits explicit offsets
+        self.commits += 1
+
+
+def test_index_batches_are_sized() -> None:
+    topics = Topics("obs")
+    arts = [enriched(n) for n in range(1, 6)]
+    records = [Rec(topics.enriched, 0, i, a.id.encode(), a.to_json(), []) for i, a in enumerate(arts)]
+    consumer = CommitRecorder(records)
+    writer = IndexWriter(BulkOk(), consumer, Sink(), topics, IndexNames("obs"), IndexSettings(flush_ms=0))  # type: ignore[arg-type]
+    before = (_sample("storywire_index_batch_size_count"), _sample("storywire_index_batch_size_sum"))
+    assert writer.run_once() == 5
+    assert consumer.commits == 1
+    assert _sample("storywire_index_batch_size_count") == before[0] + 1
+    assert _sample("storywire_index_batch_size_sum") == before[1] + 5
