@@ -118,7 +118,7 @@ def _eval(args: argparse.Namespace) -> int:
         embedder = load_embedder(model)
         report = evaluate(
             args.dataset,
-            lambda texts: embedder.encode(texts),
+            lambda texts: _encode_with_progress(embedder, texts),
             embedder.name,
             EnrichSettings(),
             modes=modes,
@@ -128,3 +128,18 @@ def _eval(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     print(json.dumps(report) if args.json else format_report(report))
     return 0
+
+
+def _encode_with_progress(embedder: Any, texts: list[str], chunk: int = 256) -> Any:
+    """The whole set through the model in chunks, with a progress line (stderr) every few seconds."""
+    import numpy as np
+
+    from storywire.runtime import Progress
+
+    progress = Progress("eval embed", log, total=len(texts), every_n=2048)
+    parts = []
+    for start in range(0, len(texts), chunk):
+        parts.append(embedder.encode(texts[start : start + chunk]))
+        progress.step(len(texts[start : start + chunk]))
+    progress.done()
+    return np.concatenate(parts) if parts else embedder.encode(texts)

@@ -27,6 +27,7 @@ from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from index.client import IndexNames
 from index.errors import MigrationError
+from storywire.runtime import Progress
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +169,21 @@ def _copy_actions(es: Elasticsearch, source: str, dest: str, external: bool) -> 
         yield action
 
 
+def _counted(actions: Iterator[dict[str, Any]], progress: Progress) -> Iterator[dict[str, Any]]:
+    for action in actions:
+        progress.step()
+        yield action
+    progress.done()
+
+
 def _copy(es: Elasticsearch, source: str, dest: str, external: bool) -> int:
+    progress = Progress(f"copy {source} to {dest}", log, total=int(es.count(index=source)["count"]))
     ok, errors = helpers.bulk(
-        es, _copy_actions(es, source, dest, external), raise_on_error=False, stats_only=False, chunk_size=500
+        es,
+        _counted(_copy_actions(es, source, dest, external), progress),
+        raise_on_error=False,
+        stats_only=False,
+        chunk_size=500,
     )
     assert isinstance(errors, list)  # stats_only=False: a list of failed items
     failed = [e for e in errors if next(iter(e.values())).get("status") != 409]

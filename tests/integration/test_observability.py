@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -160,3 +161,28 @@ def test_doctor_names_what_to_fix_then_passes(
     lines = second.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["ok   configuration", "ok   kafka", "ok   elasticsearch"]
     assert lines[2].endswith("aliases present, vectors of 4 dimensions")
+
+
+def test_index_migrate_logs_its_copy_progress(
+    es_settings: ElasticsearchSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from index.mappings import migrate
+
+    names = IndexNames(es_settings.index_prefix)
+    es = make_client(es_settings)
+    try:
+        ensure_indices(es, names, 4)
+        for n in range(1, 4):
+            doc = {"id": f"a{n}", "title": f"report {n}", "embedding": [1.0, 0.0, 0.0, 0.0]}
+            es.index(index=names.articles, id=f"a{n}", document=doc, refresh=True)
+        with caplog.at_level(logging.INFO, logger="index.mappings"):
+            migrate(es, names)
+    finally:
+        es.close()
+    done = [
+        (r.__dict__["task"], r.__dict__["items"], r.__dict__["total"])
+        for r in caplog.records
+        if r.getMessage() == "progress" and r.__dict__["state"] == "done"
+    ]
+    articles_v1 = IndexNames.versioned(names.articles, 1)
+    assert (f"copy {articles_v1} to {IndexNames.versioned(names.articles, 2)}", 3, 3) in done

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from kafka import TopicPartition
 from prometheus_client import REGISTRY
 
+from enrich.cli import _encode_with_progress
 from enrich.cluster import Clusterer
 from enrich.cluster_service import ClusterService
 from enrich.settings import EnrichSettings
@@ -200,3 +202,22 @@ def test_index_batches_are_sized() -> None:
     assert consumer.commits == 1
     assert _sample("storywire_index_batch_size_count") == before[0] + 1
     assert _sample("storywire_index_batch_size_sum") == before[1] + 5
+
+
+class RowsEmbedder:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts: list[str], batch_size: int | None = None) -> Any:
+        self.calls += 1
+        return np.array([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_eval_embeds_in_chunks_with_a_progress_line(caplog: pytest.LogCaptureFixture) -> None:
+    emb = RowsEmbedder()
+    texts = ["x" * n for n in range(1, 601)]
+    with caplog.at_level(logging.INFO, logger="enrich.cli"):
+        vectors = _encode_with_progress(emb, texts, chunk=256)
+    assert emb.calls == 3 and vectors.shape == (600, 2) and vectors[599, 0] == 600.0
+    done = [r for r in caplog.records if r.getMessage() == "progress" and r.__dict__["state"] == "done"]
+    assert [(r.__dict__["task"], r.__dict__["items"], r.__dict__["total"]) for r in done] == [("eval embed", 600, 600)]
