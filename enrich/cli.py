@@ -77,9 +77,10 @@ def _embed(args: argparse.Namespace) -> int:
 
 def _cluster(args: argparse.Namespace) -> int:
     from enrich.cluster import Clusterer
-    from enrich.cluster_service import ClusterService, read_snapshots
+    from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
     from enrich.settings import EnrichSettings
     from storywire.bus import Topics, ensure_topics, make_consumer, make_producer
+    from storywire.cli import CommandError
     from storywire.config import Settings
     from storywire.runtime import Stopper
 
@@ -89,7 +90,10 @@ def _cluster(args: argparse.Namespace) -> int:
     ensure_topics(settings.kafka, topics)
     stop = Stopper.install()
     core = Clusterer(enrich)
-    core.restore(read_snapshots(settings.kafka, topics.stories))
+    try:
+        core.restore(read_snapshots(settings.kafka, topics.stories))
+    except RestoreError as exc:
+        raise CommandError(str(exc)) from exc
     log.info("clusterer restored", extra={"active": core.active_count, "topic": topics.stories})
     consumer = make_consumer(settings.kafka, enrich.cluster_group, [topics.embedded])
     producer = make_producer(settings.kafka)

@@ -12,6 +12,7 @@ counted again. The same input order gives the same stories, with or without rest
     ClusterError (enrich.cluster)
      +-- DimensionMismatch   that article goes to the dead-letter topic
      +-- InvalidEmbedding    likewise
+    RestoreError             the stories topic cannot be read to its end: do not start
 """
 
 from __future__ import annotations
@@ -44,8 +45,19 @@ BATCH_SIZE = Histogram(
 BATCH_SECONDS = Histogram("storywire_cluster_batch_seconds", "Time to assign one batch to stories (core only)")
 
 
-def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None) -> Iterator[Story]:
-    """Every snapshot on the stories topic up to its current end, streamed (undecodable ones are skipped)."""
+class RestoreError(Exception):
+    """The stories topic could not be read to its end, so the clusterer must not start."""
+
+
+def read_snapshots(
+    kafka: KafkaSettings, topic: str, consumer: Any | None = None, stall_s: float = 120.0
+) -> Iterator[Story]:
+    """Every snapshot on the stories topic up to its current end, streamed (undecodable ones are skipped).
+
+    Raises RestoreError when the topic has no partitions (it is created before this is
+    called, so the broker did not answer) or when reading makes no progress for
+    ``stall_s``: starting from a partial state would open duplicate stories.
+    """
     from storywire.bus import make_consumer
 
     own = consumer is None
@@ -54,13 +66,19 @@ def read_snapshots(kafka: KafkaSettings, topic: str, consumer: Any | None = None
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
-            return
+            raise RestoreError(f"{topic}: no partitions found; is the broker reachable and the topic created?")
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
         progress = Progress("restore stories", log, total=sum(end.values()))
+        last_progress = time.monotonic()
         while any(consumer.position(tp) < end[tp] for tp in tps):
-            for rec in poll_records(consumer, timeout_ms=1000):
+            records = poll_records(consumer, timeout_ms=1000)
+            if records:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > stall_s:
+                raise RestoreError(f"{topic}: no progress reading snapshots for {stall_s:.0f}s")
+            for rec in records:
                 progress.step()
                 if rec.value is None:
                     continue

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from enrich.cluster import Clusterer
-from enrich.cluster_service import ClusterService, read_snapshots
+from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
 from enrich.settings import EnrichSettings
 from storywire.bus import Topics, encode, ensure_topics, key_bytes, make_consumer, make_producer, poll_records
 from storywire.config import KafkaSettings
@@ -154,3 +154,8 @@ def test_articles_the_core_cannot_take_go_to_dead_letters(kafka_settings: KafkaS
     assert dict(letters[0].headers)["storywire.error_type"] == b"DimensionMismatch"
     out = {r.key.decode() for r in drain(kafka_settings, topics.enriched, 3)}
     assert out == {a.id for a in good}
+
+
+def test_restore_refuses_to_start_from_a_stories_topic_it_cannot_read(kafka_settings: KafkaSettings) -> None:
+    with pytest.raises(RestoreError, match="no partitions"):
+        list(read_snapshots(kafka_settings, f"{kafka_settings.topic_prefix}.missing-stories"))
