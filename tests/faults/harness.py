@@ -1,0 +1,409 @@
+"""One supervised pipeline on its own stack, a stream of synthetic articles, faults on a schedule.
+
+``FaultRun`` starts a separate Kafka and Elasticsearch on free ports (so a broker restart
+disturbs no other test), serves the stream from ``StreamFeeds``, runs ingest, embed,
+cluster, index and alert through ``storywire.supervisor.Supervisor`` (index talks to
+Elasticsearch through ``Proxy429``), releases the articles over ``stream_s`` seconds and
+fires the faults of ``schedule()`` on the way. A sampler thread records how many articles
+Elasticsearch holds each second, so each fault's recovery time can be read afterwards:
+the time from the end of the fault until every article released before that end is
+searchable (so it includes the pipeline's normal latency).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from kafka import KafkaProducer
+
+from storywire.bus import Topics, client_config, ensure_topics
+from storywire.config import KafkaSettings, StackSettings, cache_dir
+from storywire.stack import Stack
+from storywire.supervisor import STAGES, Supervisor
+from tests.faults.checks import es_count
+from tests.faults.corpus import make_stream
+from tests.faults.servers import Proxy429, StreamFeeds, WebhookReceiver
+
+PIPELINE = ("ingest", "embed", "cluster", "index", "alert")
+RULES = {
+    "rules": [
+        {
+            "name": "breaking",
+            "kind": "breaking",
+            "min_articles": 3,
+            "min_sources": 2,
+            "window": "6h",
+            "channels": ["webhook"],
+        },
+        {"name": "watch-quake", "kind": "watch", "query": "earthquake", "new_within": "30d", "channels": ["webhook"]},
+    ]
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Fault:
+    name: str
+    start: float  # seconds after the stream started
+    end: float | None = None
+    released_at_start: int = 0
+    released_at_end: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Step:
+    at: float
+    name: str
+    action: Callable[[Fault], None]
+    done: bool = False
+
+
+def make_stack(name: str = "faults") -> Stack:
+    ports = [free_port() for _ in range(4)]
+    settings = StackSettings(
+        kafka_port=ports[0],
+        kafka_controller_port=ports[1],
+        es_port=ports[2],
+        es_transport_port=ports[3],
+        dir=cache_dir() / f"{name}-{ports[2]}",  # artifacts are found next to it, in the cache
+        kafka_heap="384m",
+        es_heap="512m",
+    )
+    return Stack(settings, progress=False)
+
+
+def stack_cli(stack: Stack, *args: str) -> None:
+    """``storywire stack ARGS`` for this stack, in a child process.
+
+    The readiness probe leaves kafka-python sockets unclosed while the broker is still
+    starting; in a child they cannot surface as unraisable-exception warnings in pytest.
+    """
+    s = stack.settings
+    env = dict(os.environ) | {
+        "STORYWIRE_STACK_DIR": str(s.dir),
+        "STORYWIRE_STACK_KAFKA_PORT": str(s.kafka_port),
+        "STORYWIRE_STACK_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port),
+        "STORYWIRE_STACK_ES_PORT": str(s.es_port),
+        "STORYWIRE_STACK_ES_TRANSPORT_PORT": str(s.es_transport_port),
+        "STORYWIRE_STACK_KAFKA_HEAP": s.kafka_heap,
+        "STORYWIRE_STACK_ES_HEAP": s.es_heap,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "storywire.cli", "stack", *args], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"storywire stack {' '.join(args)} failed: {(proc.stdout + proc.stderr)[-1000:]}")
+
+
+def remove_stack(stack: Stack) -> None:
+    stack.down()
+    shutil.rmtree(stack.settings.dir, ignore_errors=True)
+    shutil.rmtree(stack.elasticsearch.root, ignore_errors=True)
+
+
+class FaultRun:
+    def __init__(
+        self,
+        stack: Stack,
+        workdir: Path,
+        articles: int = 2000,
+        events: int = 200,
+        stream_s: float = 170.0,
+        seed: int = 9,
+        prefix: str | None = None,
+    ) -> None:
+        self.stack = stack
+        self.workdir = workdir
+        self.stream = make_stream(articles, events, seed)
+        self.stream_s = stream_s
+        self.rng = random.Random(seed)
+        self.prefix = prefix or f"faults{seed}"
+        self.kafka = KafkaSettings(bootstrap_servers=stack.kafka.bootstrap, topic_prefix=self.prefix)
+        self.topics = Topics(self.prefix)
+        self.es_url = stack.elasticsearch.url
+        self.faults: list[Fault] = []
+        self.samples: list[tuple[float, int, int]] = []  # (seconds after start, articles in ES, released)
+        self.t0 = 0.0
+        self.t0_monotonic = 0.0
+        self.poison: list[tuple[str, str, int]] = []  # (topic, key, offset)
+        self._sampling = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        ensure_topics(self.kafka, self.topics)
+        self.feeds = StreamFeeds(self.stream)
+        self.hook = WebhookReceiver()
+        self.proxy = Proxy429(self.es_url)
+        feeds_file = self.workdir / "feeds.yaml"
+        feeds_file.write_text(
+            yaml.safe_dump(
+                {
+                    "feeds": [
+                        {"url": u, "name": n, "source": n, "language": "en", "interval": 2}
+                        for n, u in self.feeds.feed_urls()
+                    ]
+                }
+            )
+        )
+        rules_file = self.workdir / "alerts.yaml"
+        rules_file.write_text(yaml.safe_dump(RULES))
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        env = dict(os.environ) | {
+            "STORYWIRE_KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka.bootstrap,
+            "STORYWIRE_KAFKA_TOPIC_PREFIX": self.prefix,
+            "STORYWIRE_ES_URL": self.es_url,
+            "STORYWIRE_ES_INDEX_PREFIX": self.prefix,
+            "STORYWIRE_ES_REQUEST_TIMEOUT_S": "10",
+            "STORYWIRE_INGEST_FEEDS_FILE": str(feeds_file),
+            "STORYWIRE_INGEST_STATE_DIR": str(self.workdir / "ingest"),
+            "STORYWIRE_INGEST_ALLOW_PRIVATE": "true",
+            "STORYWIRE_INGEST_COORDINATION": "none",
+            "STORYWIRE_INGEST_MIN_INTERVAL_S": "1",
+            "STORYWIRE_INGEST_TICK_S": "0.5",
+            "STORYWIRE_INGEST_READ_TIMEOUT_S": "5",
+            "STORYWIRE_INGEST_DEADLINE_S": "10",
+            "STORYWIRE_INGEST_MAX_BODY_BYTES": str(5 * 1024 * 1024),
+            "STORYWIRE_INGEST_BACKOFF_BASE_S": "5",
+            "STORYWIRE_INGEST_BACKOFF_MAX_S": "20",
+            "STORYWIRE_INGEST_OPS_PORT": "0",
+            "STORYWIRE_ENRICH_OPS_PORT": "0",
+            "STORYWIRE_INDEX_OPS_PORT": "0",
+            "STORYWIRE_INDEX_DIMS": "384",
+            "STORYWIRE_INDEX_RETRY_MAX_S": "4",
+            "STORYWIRE_ALERT_OPS_PORT": "0",
+            "STORYWIRE_ALERT_RULES_FILE": str(rules_file),
+            "STORYWIRE_ALERT_STATE_DIR": str(self.workdir / "alert"),
+            "STORYWIRE_ALERT_WEBHOOK_URLS": self.hook.url,
+            "STORYWIRE_ALERT_WEBHOOK_RETRIES": "1",
+            "STORYWIRE_ALERT_REDELIVER_BACKOFF_S": "2",
+            "STORYWIRE_ALERT_REDELIVER_BACKOFF_MAX_S": "5",
+            "STORYWIRE_ALERT_SESSION_TIMEOUT_MS": "6000",
+            "STORYWIRE_LOG_LEVEL": "WARNING",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        # Each stage's output goes to logs/<stage>.log; `exec` keeps the pid the supervisor knows.
+        shell = f'exec "$0" -m storywire.cli "$@" >>"{logs}/$1.log" 2>&1'
+        stages = {k: STAGES[k] for k in PIPELINE}
+        self.sup = Supervisor(stages, env, ops_base_port=None, argv_prefix=("sh", "-c", shell, sys.executable))
+        self.child("index").env["STORYWIRE_ES_URL"] = self.proxy.url
+        for child in self.sup.children:
+            child.backoff.base = 0.5
+        self.sup.start()
+
+    def child(self, name: str) -> Any:
+        return next(c for c in self.sup.children if c.name == name)
+
+    def stop(self) -> None:
+        self._sampling.set()
+        for t in self._threads:
+            t.join(timeout=120)
+        if hasattr(self, "sup"):
+            self.sup.stop()
+        for part in ("feeds", "proxy"):
+            if hasattr(self, part):
+                getattr(self, part).close()
+        if hasattr(self, "hook"):
+            self.hook.down()
+
+    # -- the faults --------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.time() - self.t0
+
+    def schedule(self) -> list[Step]:
+        s = self.stream_s
+        steps = [Step(6, "poison messages", lambda f: self.inject_poison(f))]
+        for stage in PIPELINE:
+            steps.append(Step(self.rng.uniform(10, 55), f"SIGKILL {stage} (1)", self.killer(stage)))
+            steps.append(Step(self.rng.uniform(140, s - 5), f"SIGKILL {stage} (2)", self.killer(stage)))
+        steps += [
+            Step(15, "webhook receiver down 40 s", self.webhook_down(40)),
+            Step(20, "hostile feed", self.hostile(s - 20)),
+            Step(62, "Kafka broker restart", lambda f: self.background(f, self.restart_kafka)),
+            Step(85, "Elasticsearch frozen 30 s (SIGSTOP)", self.freeze_es(30)),
+            Step(120, "Elasticsearch answers 429 for 15 s", self.refuse(15)),
+            Step(137, "disk full: flood-stage block 15 s", self.flood_stage(15)),
+        ]
+        return sorted(steps, key=lambda st: st.at)
+
+    def killer(self, stage: str) -> Callable[[Fault], None]:
+        def act(f: Fault) -> None:
+            child = self.child(stage)
+            if child.proc is not None and child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGKILL)
+                f.detail["pid"] = child.proc.pid
+            f.end = f.start
+            f.released_at_end = f.released_at_start
+
+        return act
+
+    def background(self, f: Fault, body: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                body()
+            except Exception as exc:  # recorded and reported; the run goes on
+                f.detail["error"] = repr(exc)
+            f.end = self.now()
+            f.released_at_end = self.feeds.released
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def restart_kafka(self) -> None:
+        stack_cli(self.stack, "down", "--only", "kafka")
+        stack_cli(self.stack, "up", "--only", "kafka")
+
+    def later(self, f: Fault, after: float, body: Callable[[], None]) -> None:
+        def run() -> None:
+            self._sampling.wait(after)
+            body()
+
+        self.background(f, run)
+
+    def webhook_down(self, secs: float) -> Callable[[Fault], None]:
+        def act(f: Fault) -> None:
+            self.hook.down()
+            self.later(f, secs, self.hook.up)
+
+        return act
+
+    def hostile(self, secs: float) -> Callable[[Fault], None]:
+        def act(f: Fault) -> None:
+            self.feeds.turn_hostile(True)
+            self.later(f, secs, lambda: self.feeds.turn_hostile(False))
+
+        return act
+
+    def freeze_es(self, secs: float) -> Callable[[Fault], None]:
+        def act(f: Fault) -> None:
+            pid = self.stack.elasticsearch.pid()
+            assert pid is not None, "Elasticsearch is not running"
+            os.kill(pid, signal.SIGSTOP)
+            self.later(f, secs, lambda: os.kill(pid, signal.SIGCONT))
+
+        return act
+
+    def refuse(self, secs: float) -> Callable[[Fault], None]:
+        def act(f: Fault) -> None:
+            self.proxy.refusing.set()
+            self.later(f, secs, self.proxy.refusing.clear)
+
+        return act
+
+    def flood_stage(self, secs: float) -> Callable[[Fault], None]:
+        """What Elasticsearch does when a disk passes the flood-stage watermark: a read-only-allow-delete block."""
+        indices = f"{self.es_url}/{self.prefix}-articles,{self.prefix}-stories/_settings"
+
+        def block(on: bool) -> None:
+            resp = httpx.put(indices, json={"index.blocks.read_only_allow_delete": True if on else None}, timeout=30)
+            resp.raise_for_status()
+
+        def act(f: Fault) -> None:
+            block(True)
+            self.later(f, secs, lambda: block(False))
+
+        return act
+
+    def inject_poison(self, f: Fault) -> None:
+        """Bad JSON, an unknown schema version and an oversized value on every consumed topic."""
+        producer = KafkaProducer(**client_config(self.kafka), acks="all", max_request_size=2 * 1024 * 1024)
+        newer = json.dumps({"schema_version": 99, "id": "poison", "title": "from the future"}).encode()
+        big = json.dumps({"schema_version": 1, "junk": "x" * 900_000}).encode()
+        try:
+            for topic in (self.topics.raw, self.topics.embedded, self.topics.enriched, self.topics.stories):
+                for kind, value in (("bad-json", b"{not json"), ("schema-99", newer), ("oversized", big)):
+                    key = f"poison-{kind}-{topic}"
+                    meta = producer.send(topic, key=key.encode(), value=value).get(timeout=60)
+                    self.poison.append((topic, key, meta.offset))
+        finally:
+            producer.close()
+        f.end = self.now()
+        f.released_at_end = self.feeds.released
+
+    # -- the run -----------------------------------------------------------------------
+
+    def _sample(self) -> None:
+        while not self._sampling.wait(1.0):
+            count = es_count(self.es_url, self.prefix)
+            if count is not None:
+                self.samples.append((self.now(), count, self.feeds.released))
+
+    def run(self, drain_s: float = 240.0) -> None:
+        """Release the stream with the faults, then wait until every article is searchable (or drain_s)."""
+        steps = self.schedule()
+        self.t0 = time.time()
+        self.t0_monotonic = time.monotonic()
+        sampler = threading.Thread(target=self._sample, daemon=True)
+        sampler.start()
+        total = len(self.stream)
+        while True:
+            t = self.now()
+            self.feeds.release_until(int(total * min(1.0, t / self.stream_s)))
+            for step in steps:
+                if not step.done and t >= step.at:
+                    step.done = True
+                    fault = Fault(step.name, t, released_at_start=self.feeds.released)
+                    self.faults.append(fault)
+                    step.action(fault)
+            self.sup.tick()
+            if t > self.stream_s and all(st.done for st in steps) and all(f.end is not None for f in self.faults):
+                break
+            time.sleep(0.2)
+        self.released_s = self.now()
+        deadline = time.time() + drain_s
+        while time.time() < deadline:
+            self.sup.tick()
+            if self.samples and self.samples[-1][1] >= total and self.samples[-1][0] > self.released_s + 1:
+                break
+            time.sleep(0.5)
+        time.sleep(8)  # the last story snapshots and alerts
+        self.drained_s = self.now()
+
+    def recovery(self, fault: Fault) -> float | None:
+        """Seconds from the fault's end until every article released before it was searchable."""
+        if fault.end is None:
+            return None
+        for t, count, _ in self.samples:
+            if t >= fault.end and count >= fault.released_at_end:
+                return round(t - fault.end, 1)
+        return None
+
+    def resumed(self, fault: Fault) -> float | None:
+        """Seconds from the fault's start until Elasticsearch took in articles again after its end."""
+        if fault.end is None:
+            return None
+        before = max((c for t, c, _ in self.samples if t <= fault.end), default=0)
+        for t, count, _ in self.samples:
+            if t > fault.end and count > before:
+                return round(t - fault.start, 1)
+        return None
+
+    def released_by(self, t_s: float) -> int:
+        """How many articles had been released ``t_s`` seconds after the start."""
+        return max((r for t, _, r in self.samples if t <= t_s), default=0)
