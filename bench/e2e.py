@@ -23,6 +23,10 @@ Two figures, measured in one run:
     step, the backlog's trend (least-squares slope times the half's length) is less than
     ``--tolerance`` of what the step released in that half (plus 10 articles).
 
+Progress lines and each step also print every consuming stage's consumer lag (scraped
+from its own /metrics) and the load average, since other work on the machine moves
+these figures a lot.
+
 The observer polls Elasticsearch once a second, so latencies are rounded up by up to ~1 s
 plus the index's refresh interval; that is part of "searchable".
 """
@@ -364,6 +368,32 @@ def _pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+def _lags(ports: dict[str, int]) -> str:
+    """Each consuming stage's consumer lag (records), from its own /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = []
+    for stage, port in ports.items():
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            out.append(f"{stage} ?")
+            continue
+        lag = sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "storywire_consumer_lag"
+            for sample in family.samples
+        )
+        out.append(f"{stage} {lag:.0f}")
+    return "lag " + ", ".join(out)
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load avg {one:.1f}/{five:.1f} on {os.cpu_count()} cores"
+
+
 def _slope(ys: list[float]) -> float:
     if len(ys) < 2:
         return 0.0
@@ -433,9 +463,6 @@ def main() -> int:
         "STORYWIRE_INGEST_TICK_S": "0.5",
         "STORYWIRE_INGEST_JITTER": "0",
         "STORYWIRE_INGEST_BACKOFF_BASE_S": "1",
-        "STORYWIRE_INGEST_OPS_PORT": "0",
-        "STORYWIRE_INDEX_OPS_PORT": "0",
-        "STORYWIRE_ALERT_OPS_PORT": "0",
         "STORYWIRE_ALERT_RULES_FILE": str(rules_file),
         "STORYWIRE_ALERT_STATE_DIR": str(work / "alert"),
         "STORYWIRE_ALERT_WEBHOOK_URLS": hook,
@@ -445,7 +472,10 @@ def main() -> int:
         "TRANSFORMERS_OFFLINE": "1",
     }
     stages = dict(STAGES) | {"api": ["api", "--host", "127.0.0.1", "--port", str(api_port)]}
-    sup = Supervisor(stages, env, ops_base_port=None)
+    # each stage's /metrics on base+i (the supervisor's numbering), for the per-stage lag
+    ops_base = random.Random().randrange(20_000, 40_000, 10)
+    sup = Supervisor(stages, env, ops_base_port=ops_base)
+    ops_ports = {name: ops_base + i for i, name in enumerate(stages) if name in ("embed", "cluster", "index", "alert")}
     obs = Observer(es, prefix, port, args.feeds)
 
     def say(line: str) -> None:
@@ -493,7 +523,10 @@ def main() -> int:
             obs.check()
             if time.monotonic() - last_report >= 30:
                 last_report = time.monotonic()
-                say(f"e2e: {released.value - first} released, {len(obs.pending)} not yet searchable")
+                say(
+                    f"e2e: {released.value - first} released, {len(obs.pending)} not yet searchable; "
+                    f"{_lags(ops_ports)}; {_load()}"
+                )
 
         run_for(args.duration, tick_a)
         rate.value = 0.0
@@ -510,6 +543,7 @@ def main() -> int:
             f"(a) fetch -> searchable at {args.rate:g} articles/s for {args.duration:.0f}s: "
             f"{len(lat)} articles, p50 {_pct(lat, 50):.2f}s, p95 {_pct(lat, 95):.2f}s, max {max(lat):.2f}s"
             + (f"; {missing} not searchable within 120 s after the end" if missing else "")
+            + f" ({_load()})"
         )
 
         # (b) step the rate up; a step holds if the backlog stays flat in its second half
@@ -533,7 +567,7 @@ def main() -> int:
             say(
                 f"    step {step_rate:g}/s: released {arrived} in {args.step / 2:.0f}s "
                 f"({arrived / (args.step / 2):.1f}/s), backlog {backlog0} -> {backlog1} "
-                f"(trend {grew:+.0f}: {'flat' if flat else 'growing'})"
+                f"(trend {grew:+.0f}: {'flat' if flat else 'growing'}); {_lags(ops_ports)}; {_load()}"
             )
             if not flat:
                 break
