@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping
 
 from storywire.messages import Article
 
 _TOKEN = re.compile(r"[^\W_]+(?:[.,:][0-9]+)*", re.UNICODE)
-_SENTENCE_END = re.compile(r"[.!?:;\n\"“”(\[—–-]\s*$")
 
 # Function words of the languages we see most; content words are left to the IDF.
 _STOPWORD_TEXT = """
@@ -120,15 +120,11 @@ def _norm_token(tok: str) -> str:
     return tok.rstrip(".,:")
 
 
-def _is_name_or_figure(raw: str, text: str, start: int) -> bool:
-    if _DIGIT.search(raw):
-        return True
-    if len(raw) >= 2 and raw.isupper():
-        return True
-    if not raw[:1].isupper():
-        return False
-    # A capital right after a sentence start is just grammar.
-    return start > 0 and not _SENTENCE_END.search(text[max(0, start - 3) : start])
+# A token with what stands right before it: a sentence end ("." "!" "?" ":" ";" a newline,
+# a quote, a bracket or a dash) and up to two spaces. A capitalised word there is grammar,
+# not a name. Text is scanned with one findall (in C) instead of a match object per token.
+_TOKEN_CTX = re.compile(r"([.!?:;\n\"“”(\[—–-]\s{0,2})?([^\W_]+(?:[.,:][0-9]+)*)", re.UNICODE)
+_WORD_START = re.compile(r"[^\W_]", re.UNICODE)
 
 
 def terms(
@@ -137,27 +133,30 @@ def terms(
     """Weighted terms of a title and a lead. Deterministic; keeps the ``max_terms`` heaviest."""
     out: dict[str, float] = {}
     get = out.get
+    stop = STOPWORDS
     for text, base in ((title, title_weight), (body, 1.0)):
         heavy = base * name_weight
-        for m in _TOKEN.finditer(text):
-            raw = m.group(0)
+        pairs = _TOKEN_CTX.findall(text)
+        if pairs and _WORD_START.match(text):  # the text's first word starts a sentence
+            pairs[0] = ("^", pairs[0][1])
+        # Repeated (context, token) pairs are looked at once and weighed by their count
+        # (weights are small integers, so the sums are exact in any order).
+        for (pre, raw), n in Counter(pairs).items():
             if raw.isalpha():  # most tokens: a plain word, no figure to normalise
                 tok = raw.lower() if raw.isascii() else fold(raw)
-                if len(tok) < 2 or tok in STOPWORDS:
+                if len(tok) < 2 or tok in stop:
                     continue
-                if raw[0].isupper():
-                    start = m.start()
-                    name = (len(raw) >= 2 and raw.isupper()) or (
-                        start > 0 and not _SENTENCE_END.search(text, max(0, start - 3), start)
-                    )
-                else:
-                    name = False
+                name = raw[0].isupper() and ((len(raw) >= 2 and raw.isupper()) or not pre)
             else:
                 tok = _norm_token(raw)
-                if (len(tok) < 2 and not tok.isdigit()) or tok in STOPWORDS:
+                if (len(tok) < 2 and not tok.isdigit()) or tok in stop:
                     continue
-                name = _is_name_or_figure(raw, text, m.start())
-            out[tok] = get(tok, 0.0) + (heavy if name else base)
+                name = (
+                    _DIGIT.search(raw) is not None
+                    or (len(raw) >= 2 and raw.isupper())
+                    or (raw[:1].isupper() and not pre)
+                )
+            out[tok] = get(tok, 0.0) + (heavy if name else base) * n
     if len(out) > max_terms:
         out = dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms])
     # Story profiles keep these strings: one object per term across all stories.
