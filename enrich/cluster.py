@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -320,9 +321,9 @@ class Clusterer:
         st.members.append(art.id)
         self._member_of[art.id] = st.id
         if art.source not in st.sources:
-            st.sources.append(art.source)
+            st.sources += (sys.intern(art.source),)
         if art.language and art.language not in st.languages:
-            st.languages.append(art.language)
+            st.languages += (sys.intern(art.language),)
         self._update_profile(st, weights)
         top = Top(sim, art.id, art.title, art.url, art.source, to_micros(art.published))
         # Labels follow the closest title and the story's growth (sizes 1, 2, 4, 8...);
@@ -365,12 +366,12 @@ class Clusterer:
         for aid in gone.members:
             keep.members.append(aid)
             self._member_of[aid] = keep.id
-        keep.sources.extend(x for x in gone.sources if x not in keep.sources)
-        keep.languages.extend(x for x in gone.languages if x not in keep.languages)
+        keep.sources += tuple(x for x in gone.sources if x not in keep.sources)
+        keep.languages += tuple(x for x in gone.languages if x not in keep.languages)
         self._update_profile(keep, gone.profile)
         for top in gone.top:
             keep.add_top(top, s.top_articles)
-        keep.absorbed.append(gone.id)
+        keep.absorbed += (gone.id,)
         keep.relabel(self._idf, s.keywords, s.label_max_words)
         keep.version += 1
         self._changed[keep.id] = None

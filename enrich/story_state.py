@@ -88,18 +88,19 @@ class StoryState:
         # Lists, not sets: the clusterer's member map already rules out duplicates, and
         # 100,000 stories in memory make every container count.
         self.members: list[str] = []
-        self.sources: list[str] = []
-        self.languages: list[str] = []
+        self.sources: tuple[str, ...] = ()  # tuples: smaller than lists, rarely extended
+        self.languages: tuple[str, ...] = ()
         # The term profile as two compact sequences (a dict per story costs several times more).
         self.terms: tuple[str, ...] = ()
-        self.weights = array("d")
+        # Weights are sums of small integers (see features.terms): exact in single precision.
+        self.weights = array("f")
         self.top: list[Top] = []
         self.label = ""
         self.keywords: tuple[str, ...] = ()
         self.version = 0
         self.status = StoryStatus.ACTIVE
         self.merged_into: str | None = None
-        self.absorbed: list[str] = []
+        self.absorbed: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -111,7 +112,7 @@ class StoryState:
             prof[term] = prof.get(term, 0.0) + w
         items = sorted(prof.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         self.terms = tuple(t for t, _ in items)
-        self.weights = array("d", (w for _, w in items))
+        self.weights = array("f", (w for _, w in items))
 
     @property
     def profile(self) -> dict[str, float]:
@@ -146,8 +147,8 @@ class StoryState:
             label=self.label,
             keywords=self.keywords,
             size=self.size,
-            sources=tuple(self.sources),
-            languages=tuple(self.languages),
+            sources=self.sources,
+            languages=self.languages,
             first_seen=from_micros(self.first),
             last_seen=from_micros(self.last),
             centroid=tuple(centroid.tolist()) if centroid is not None else (),
@@ -155,7 +156,7 @@ class StoryState:
             top_articles=tuple(a.message() for a in self.top),
             status=self.status,
             merged_into=self.merged_into,
-            absorbed=tuple(self.absorbed),
+            absorbed=self.absorbed,
             profile=self.profile,
             members=members,
             updated=updated.astimezone(UTC),
@@ -166,20 +167,31 @@ class StoryState:
         st = cls(story.id, to_micros(story.first_seen))
         st.last = to_micros(story.last_seen)
         st.scale = story.centroid_scale or 0.0
+        # With 100,000 stories restored, shared strings count: sources and languages repeat
+        # across stories (interned), and a top article's id is its member entry's string.
         st.members = list(story.members)
-        st.sources = list(story.sources)
-        st.languages = list(story.languages)
+        st.sources = tuple(sys.intern(x) for x in story.sources)
+        st.languages = tuple(sys.intern(x) for x in story.languages)
         st.terms = tuple(sys.intern(t) for t in story.profile)
-        st.weights = array("d", story.profile.values())
+        st.weights = array("f", story.profile.values())
+        ids = {m: m for m in st.members}
         st.top = [
-            Top(a.similarity or 0.0, a.id, a.title, a.url, a.source, to_micros(a.published)) for a in story.top_articles
+            Top(
+                a.similarity or 0.0,
+                ids.get(a.id, a.id),
+                a.title,
+                a.url,
+                sys.intern(a.source),
+                to_micros(a.published),
+            )
+            for a in story.top_articles
         ]
         st.label = story.label
-        st.keywords = story.keywords
+        st.keywords = tuple(sys.intern(k) for k in story.keywords)
         st.version = story.version
         st.status = story.status
         st.merged_into = story.merged_into
-        st.absorbed = list(story.absorbed)
+        st.absorbed = story.absorbed
         return st
 
 
