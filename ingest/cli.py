@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from ingest.service import FeedsFile, build_poller, close_poller, run_forever, run_once
     from storywire.cli import CommandError
     from storywire.config import Settings
-    from storywire.runtime import OpsServer, Stopper
+    from storywire.runtime import OpsServer, Stopper, heartbeat_health
 
     settings = _settings(args)
     if not settings.feeds_file.exists():
@@ -211,7 +212,11 @@ def _ingest(args: argparse.Namespace) -> int:
             )
             return 1 if report.failed and report.failed == report.feeds else 0
         stop = Stopper.install()
-        ops = OpsServer(settings.ops_port, health=lambda: _health(poller)) if settings.ops_port else None
+        # Ready while passes keep coming: the slowest pass is every batch feed at its deadline.
+        slowest_pass_s = settings.deadline_s * -(-settings.batch_feeds // settings.concurrency) + 60
+        last_pass: list[float | None] = [None]
+        health = heartbeat_health(lambda: last_pass[0], slowest_pass_s, extra=lambda: _health(poller))
+        ops = OpsServer(settings.ops_port, health=health) if settings.ops_port else None
         owns = lambda url: True  # noqa: E731
         group = None
         if settings.coordination == "group":
@@ -221,6 +226,7 @@ def _ingest(args: argparse.Namespace) -> int:
             owns = group.owns
 
         def wait(seconds: float) -> None:
+            last_pass[0] = time.monotonic()  # called between passes: the loop is alive
             if group is not None:
                 group.refresh(timeout_ms=int(seconds * 1000))
             else:
