@@ -29,6 +29,7 @@ from alert.state import AlertState
 from storywire.bus import DeadLetters, Topics, decode_records, ensure_topics, make_consumer, make_producer, poll_records
 from storywire.config import KafkaSettings
 from storywire.messages import Story, utcnow
+from storywire.runtime import commit_after_batch
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class AlertService:
         if records:
             for item in decode_records(records, Story, self.dead):
                 decided += self.handle(item.value)
-            self.consumer.commit()
+            commit_after_batch(self.consumer, log)  # decisions are durable in the outbox already
         self.dispatcher.deliver_due()
         if time.monotonic() >= self.next_prune:
             self.next_prune = time.monotonic() + 3600

@@ -31,7 +31,7 @@ from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Decoded, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.config import KafkaSettings
 from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, Story, decode
-from storywire.runtime import Progress
+from storywire.runtime import Progress, commit_after_batch
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class ClusterService:
         if not records:
             return 0
         n = self.handle(records)
-        self.consumer.commit()
+        commit_after_batch(self.consumer, log)
         return n
 
     def handle(self, records: list[Any]) -> int:

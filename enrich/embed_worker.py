@@ -26,6 +26,7 @@ from enrich.features import embedding_text
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.messages import Article, EmbeddedArticle
+from storywire.runtime import commit_after_batch
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class EmbedWorker:
         for msg in out:
             self.producer.send(self.topics.embedded, key=key_bytes(msg.id), value=encode(msg))
         self.producer.flush()
-        self.consumer.commit()
+        commit_after_batch(self.consumer, log)
         EMBEDDED.inc(len(out))
         log.info("batch embedded", extra={"articles": len(out), "records": len(records), "model": self.embedder.name})
         return len(out)

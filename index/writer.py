@@ -27,7 +27,6 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -36,6 +35,7 @@ from index.documents import Backoff, Outcome, article_lines, classify, story_act
 from index.settings import IndexSettings
 from storywire.bus import DeadLetters, Topics, decode_records, poll_records
 from storywire.messages import EnrichedArticle, Story
+from storywire.runtime import commit_after_batch
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +247,8 @@ class IndexWriter:
             tp = TopicPartition(r.topic, r.partition)
             if tp not in offsets or offsets[tp].offset <= r.offset:
                 offsets[tp] = OffsetAndMetadata(r.offset + 1, "", -1)
-        try:
-            self.consumer.commit(offsets=offsets)
-        except CommitFailedError as exc:
-            # A rebalance took the partitions away; their new owner re-reads and rewrites (idempotently).
-            log.warning("commit failed after rebalance", extra={"error": str(exc)[:300]})
+        # A rebalance may refuse it; the partitions' owner then re-reads and rewrites (idempotently).
+        commit_after_batch(self.consumer, log, offsets=offsets)
 
 
 def _status(item: dict[str, Any]) -> int:

@@ -12,7 +12,8 @@ so SIGTERM finishes the current batch, commits, and exits. ``health`` returns
 not, which is what docker-compose health checks and Kubernetes probes read.
 /metrics is the Prometheus text format of the default registry.
 
-``Progress`` is for long operations (a restore, a reindex): one log line with named
+``commit_after_batch`` commits a consuming stage's offsets and survives a rebalance
+that interrupts the commit. ``Progress`` is for long operations (a restore, a reindex): one log line with named
 fields every so many items or seconds, so an operator sees it move.
 """
 
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -162,3 +164,27 @@ def heartbeat_health(
         return not reasons, reasons
 
     return check
+
+
+def commit_after_batch(consumer: Any, log: logging.Logger, **kwargs: Any) -> bool:
+    """Commit the consumer's offsets once the batch's outputs are acknowledged; False if a rebalance refused it.
+
+    A group rebalance (a member joined or left, or this one missed heartbeats on a busy
+    machine) can refuse the commit. That is not a reason to crash: the outputs are
+    already acknowledged, the next poll completes the rebalance, and whoever owns the
+    partitions then re-reads from the last committed offset, so the batch is repeated
+    (idempotent downstream) and nothing is lost.
+    """
+    from kafka.errors import (
+        CommitFailedError,
+        IllegalGenerationError,
+        RebalanceInProgressError,
+        UnknownMemberIdError,
+    )
+
+    try:
+        consumer.commit(**kwargs)
+    except (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError) as exc:
+        log.warning("commit refused by a rebalance; the batch will be repeated", extra={"error": str(exc)[:300]})
+        return False
+    return True

@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError, RebalanceInProgressError
 from prometheus_client import REGISTRY
 
 from enrich.cli import _encode_with_progress
@@ -27,7 +28,7 @@ from storywire.bus import Topics
 from storywire.config import ElasticsearchSettings
 from storywire.logs import JsonFormatter, configure_logging
 from storywire.messages import EmbeddedArticle
-from storywire.runtime import OpsServer, Progress, heartbeat_health
+from storywire.runtime import OpsServer, Progress, commit_after_batch, heartbeat_health
 from tests.factories import embedded, enriched
 
 
@@ -221,3 +222,30 @@ def test_eval_embeds_in_chunks_with_a_progress_line(caplog: pytest.LogCaptureFix
     assert emb.calls == 3 and vectors.shape == (600, 2) and vectors[599, 0] == 600.0
     done = [r for r in caplog.records if r.getMessage() == "progress" and r.__dict__["state"] == "done"]
     assert [(r.__dict__["task"], r.__dict__["items"], r.__dict__["total"]) for r in done] == [("eval embed", 600, 600)]
+
+
+class RebalancingConsumer(OneBatchConsumer):
+    def commit(self, offsets: Any = None) -> None:
+        self.commits += 1
+        raise RebalanceInProgressError("the group is rebalancing")
+
+
+def test_a_commit_refused_by_a_rebalance_does_not_stop_the_stage(caplog: pytest.LogCaptureFixture) -> None:
+    topics = Topics("obs")
+    arts = [embedded(n) for n in range(1, 3)]
+    records = [Rec(topics.embedded, 0, i, a.id.encode(), a.to_json(), []) for i, a in enumerate(arts)]
+    consumer = RebalancingConsumer(records)
+    service = ClusterService(EnrichSettings(), topics, Clusterer(EnrichSettings()), consumer, Sink())
+    with caplog.at_level(logging.WARNING, logger="enrich.cluster_service"):
+        assert service.poll_once(timeout_ms=1) == 2  # outputs flushed; the batch will be repeated
+    assert consumer.commits == 1
+    assert any("rebalance" in r.getMessage() for r in caplog.records)
+
+
+def test_other_commit_failures_still_raise() -> None:
+    class Broken:
+        def commit(self) -> None:
+            raise KafkaTimeoutError("broker gone")
+
+    with pytest.raises(KafkaTimeoutError):
+        commit_after_batch(Broken(), logging.getLogger("test"))
