@@ -27,6 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -63,6 +64,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--every", type=float, default=30.0, help="seconds between report lines")
     ap.add_argument("--own-stack", action="store_true", help="a separate Kafka and Elasticsearch on free ports")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the stages' logs (else removed at the end)")
     args = ap.parse_args()
 
     duration = args.minutes * 60
@@ -110,9 +112,12 @@ def main() -> int:
             time.sleep(0.5)
     finally:
         run.stop()
+        errors_at_end = error_lines(work / "logs")
         _wipe(run.prefix, stack, work / "state")
         if args.own_stack:
             remove_stack(stack)
+        if not args.keep_logs:
+            shutil.rmtree(work, ignore_errors=True)
     warm = [h for h in history if h[0] >= duration / 5]
     if len(warm) >= 2:
         first, last = warm[0][1], warm[-1][1]
@@ -125,7 +130,7 @@ def main() -> int:
         )
     print(
         f"soak: largest lag {max((h[2] for h in history), default=0)} articles; "
-        f"restarts {sum(c.restarts for c in run.sup.children)}; error lines {error_lines(work / 'logs')}"
+        f"restarts {sum(c.restarts for c in run.sup.children)}; error lines {errors_at_end}"
     )
     return 0
 

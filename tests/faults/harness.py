@@ -202,6 +202,12 @@ class FaultRun:
             "STORYWIRE_ALERT_REDELIVER_BACKOFF_S": "2",
             "STORYWIRE_ALERT_REDELIVER_BACKOFF_MAX_S": "5",
             "STORYWIRE_ALERT_SESSION_TIMEOUT_MS": "6000",
+            # Consumer groups are not named after the topic prefix: without these, two
+            # deployments on one broker would share (and rebalance) one group per stage.
+            "STORYWIRE_ENRICH_EMBED_GROUP": f"{self.prefix}-embed",
+            "STORYWIRE_ENRICH_CLUSTER_GROUP": f"{self.prefix}-cluster",
+            "STORYWIRE_INDEX_GROUP_ID": f"{self.prefix}-index",
+            "STORYWIRE_ALERT_GROUP_ID": f"{self.prefix}-alert",
             "STORYWIRE_LOG_LEVEL": "WARNING",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
@@ -257,6 +263,7 @@ class FaultRun:
             if child.proc is not None and child.proc.poll() is None:
                 child.proc.send_signal(signal.SIGKILL)
                 f.detail["pid"] = child.proc.pid
+                f.detail["stage"] = stage
             f.end = f.start
             f.released_at_end = f.released_at_start
 
@@ -354,8 +361,24 @@ class FaultRun:
             if count is not None:
                 self.samples.append((self.now(), count, self.feeds.released))
 
-    def run(self, drain_s: float = 240.0) -> None:
-        """Release the stream with the faults, then wait until every article is searchable (or drain_s)."""
+    def warm_up(self, count: int, timeout_s: float = 240.0) -> None:
+        """Release the first ``count`` articles and wait until they are searchable (the model loads meanwhile)."""
+        self.feeds.release_until(count)
+        deadline = time.time() + timeout_s
+        while time.time() < deadline and (es_count(self.es_url, self.prefix) or 0) < count:
+            self.sup.tick()
+            time.sleep(0.5)
+
+    def _note_restarts(self) -> None:
+        for f in self.faults:
+            if "stage" in f.detail and "restarted_after_s" not in f.detail:
+                proc = self.child(f.detail["stage"]).proc
+                if proc is not None and proc.pid != f.detail["pid"] and proc.poll() is None:
+                    f.detail["restarted_after_s"] = round(self.now() - f.start, 1)
+
+    def run(self, drain_s: float = 240.0, warm: int = 40) -> None:
+        """Warm up, release the stream with the faults, then wait until every article is searchable (or drain_s)."""
+        self.warm_up(warm)
         steps = self.schedule()
         self.t0 = time.time()
         self.t0_monotonic = time.monotonic()
@@ -364,7 +387,7 @@ class FaultRun:
         total = len(self.stream)
         while True:
             t = self.now()
-            self.feeds.release_until(int(total * min(1.0, t / self.stream_s)))
+            self.feeds.release_until(warm + int((total - warm) * min(1.0, t / self.stream_s)))
             for step in steps:
                 if not step.done and t >= step.at:
                     step.done = True
@@ -372,6 +395,7 @@ class FaultRun:
                     self.faults.append(fault)
                     step.action(fault)
             self.sup.tick()
+            self._note_restarts()
             if t > self.stream_s and all(st.done for st in steps) and all(f.end is not None for f in self.faults):
                 break
             time.sleep(0.2)
@@ -395,13 +419,13 @@ class FaultRun:
         return None
 
     def resumed(self, fault: Fault) -> float | None:
-        """Seconds from the fault's start until Elasticsearch took in articles again after its end."""
+        """Seconds from the fault's end until Elasticsearch took in new articles again."""
         if fault.end is None:
             return None
         before = max((c for t, c, _ in self.samples if t <= fault.end), default=0)
         for t, count, _ in self.samples:
             if t > fault.end and count > before:
-                return round(t - fault.start, 1)
+                return round(t - fault.end, 1)
         return None
 
     def released_by(self, t_s: float) -> int:

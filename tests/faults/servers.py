@@ -2,8 +2,9 @@
 
 - ``StreamFeeds`` serves one RSS feed per outlet with the articles released so far (the
   latest ``window`` of each), plus ``/hostile/feed.xml``: an empty feed until
-  ``turn_hostile()``, then in turn a gzip bomb, an endless (up to 1 GB) body and a
-  connection that stalls after the headers. Every request is timed per path, so the
+  ``turn_hostile()``, then in turn a gzip bomb, a 1 GB body with its length declared,
+  one without a length (it ends when the connection closes) and a connection that
+  stalls after the headers. Every request is timed per path, so the
   schedule of the other feeds can be read afterwards.
 - ``WebhookReceiver`` counts Slack-style alerts by the alert id in their context block;
   ``down()`` closes its socket (connection refused), ``up()`` listens again on the same port.
@@ -135,7 +136,8 @@ class StreamFeeds:
         req.wfile.write(body)
 
     def _hostile(self, req: BaseHTTPRequestHandler) -> None:
-        kind = ("gzip-bomb", "huge-body", "stall")[sum(self.hostile_served.values()) % 3]
+        kinds = ("gzip-bomb", "huge-body", "huge-body-no-length", "stall")
+        kind = kinds[sum(self.hostile_served.values()) % len(kinds)]
         self.hostile_served[kind] += 1
         if kind == "gzip-bomb":
             # 200 MB of zeros in ~200 KB: the client must cap the inflated size
@@ -146,10 +148,14 @@ class StreamFeeds:
             req.send_header("Content-Length", str(len(bomb)))
             req.end_headers()
             req.wfile.write(bomb)
-        elif kind == "huge-body":
+        elif kind.startswith("huge-body"):
             req.send_response(200)
             req.send_header("Content-Type", "application/rss+xml")
-            req.send_header("Content-Length", str(1 << 30))
+            if kind == "huge-body":
+                req.send_header("Content-Length", str(1 << 30))
+            else:  # no length: the body ends when the connection closes, so only a running count can stop it
+                req.send_header("Connection", "close")
+                req.close_connection = True
             req.end_headers()
             chunk = b"<rss>" + b"x" * (1 << 20)
             for _ in range(1024):  # 1 GB unless the client hangs up first (it should after its cap)
