@@ -48,7 +48,7 @@ from enrich.story_state import MICROS_PER_DAY, StoryState, Top, to_micros
 from storywire.messages import EmbeddedArticle, Story, StoryStatus, utcnow
 
 HOUR_MICROS = 3_600_000_000
-_PRESCREEN_CELLS = 2_000_000  # batch rows x stories per matrix product (8 MB of float32)
+_PRESCREEN_CELLS = 6_000_000  # batch rows x stories per matrix product (24 MB of float32)
 
 
 class ClusterError(Exception):
@@ -143,6 +143,7 @@ class Clusterer:
                     out.append(self._assign_one(art, vecs[k], grid[k]))
             finally:
                 self._chunk = None
+                del vecs, grid  # before the next chunk's grid exists, not after (memory peak)
             i += step
         return out
 
@@ -330,7 +331,7 @@ class Clusterer:
         # recomputing them for every member would cost more than the rest of the assignment.
         size = st.size
         if st.add_top(top, s.top_articles) or size & (size - 1) == 0:
-            st.relabel(self._idf, s.keywords, s.label_max_words)
+            st.relabel(math.log1p(len(self.stories)), self._lsf, s.keywords, s.label_max_words)
         st.version += 1
         self._changed[st.id] = None
 
@@ -372,7 +373,7 @@ class Clusterer:
         for top in gone.top:
             keep.add_top(top, s.top_articles)
         keep.absorbed += (gone.id,)
-        keep.relabel(self._idf, s.keywords, s.label_max_words)
+        keep.relabel(math.log1p(len(self.stories)), self._lsf, s.keywords, s.label_max_words)
         keep.version += 1
         self._changed[keep.id] = None
         self._touch(keep.row)

@@ -10,6 +10,7 @@ term frequencies here; the clusterer applies an inverse story frequency on top.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import unicodedata
@@ -158,7 +159,7 @@ def terms(
                 )
             out[tok] = get(tok, 0.0) + (heavy if name else base) * n
     if len(out) > max_terms:
-        out = dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms])
+        out = {t: out[t] for t in top_terms(out, max_terms)}
     # Story profiles keep these strings: one object per term across all stories.
     return {sys.intern(t): w for t, w in out.items()}
 
@@ -172,9 +173,15 @@ def title_words(title: str) -> list[str]:
     return [w.strip("\"'“”‘’()[]:;,.!?|") for w in title.split() if w.strip("\"'“”‘’()[]:;,.!?|")]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # terms repeat across stories; a lookup beats a regex
 def is_figure(term: str) -> bool:
     return _DIGIT.search(term) is not None
 
 
 def top_terms(weights: Mapping[str, float], n: int) -> list[str]:
-    return [t for t, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+    """The ``n`` heaviest terms, heaviest first, ties in alphabetical order."""
+    # Two sorts in C (by term, then stably by weight) instead of one with a Python key.
+    keys = sorted(weights)
+    keys.sort(key=weights.__getitem__, reverse=True)  # reverse keeps ties in order
+    del keys[n:]
+    return keys

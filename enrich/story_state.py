@@ -13,7 +13,7 @@ import functools
 import math
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -108,11 +108,12 @@ class StoryState:
 
     def add_terms(self, weights: dict[str, float], limit: int) -> None:
         prof = self.profile
+        get = prof.get
         for term, w in weights.items():
-            prof[term] = prof.get(term, 0.0) + w
-        items = sorted(prof.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        self.terms = tuple(t for t, _ in items)
-        self.weights = array("f", (w for _, w in items))
+            prof[term] = get(term, 0.0) + w
+        keys = top_terms(prof, limit)
+        self.terms = tuple(keys)
+        self.weights = array("f", map(prof.__getitem__, keys))
 
     @property
     def profile(self) -> dict[str, float]:
@@ -128,8 +129,11 @@ class StoryState:
         del self.top[limit:]
         return self.top[0] is article
 
-    def relabel(self, idf: Callable[[str], float], n_keywords: int, max_words: int) -> None:
-        weights = {t: w * idf(t) for t, w in self.profile.items()}
+    def relabel(self, log_stories: float, lsf: Mapping[str, float], n_keywords: int, max_words: int) -> None:
+        """Keywords and label from the profile weighted by idf(t) = log_stories - lsf(t) + 1
+        (``log_stories`` = log(1 + active stories), ``lsf`` = log(1 + stories with t))."""
+        get = lsf.get
+        weights = {t: w * (log_stories - get(t, 0.0) + 1.0) for t, w in zip(self.terms, self.weights, strict=True)}
         self.keywords = tuple(top_terms(weights, n_keywords))
         # Figures separate events but make poor headlines ("3rd 2023 Russian media").
         words = {t: w * (0.25 if is_figure(t) else 1.0) for t, w in weights.items()}
