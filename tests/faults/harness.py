@@ -208,7 +208,7 @@ class FaultRun:
             "STORYWIRE_ENRICH_CLUSTER_GROUP": f"{self.prefix}-cluster",
             "STORYWIRE_INDEX_GROUP_ID": f"{self.prefix}-index",
             "STORYWIRE_ALERT_GROUP_ID": f"{self.prefix}-alert",
-            "STORYWIRE_LOG_LEVEL": "WARNING",
+            "STORYWIRE_LOG_LEVEL": os.environ.get("STORYWIRE_FAULTS_LOG_LEVEL", "WARNING"),
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
         }
