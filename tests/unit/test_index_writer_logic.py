@@ -30,9 +30,16 @@ def _record(topic: str, offset: int, value: bytes, partition: int = 0) -> Consum
 
 
 class FakeConsumer:
+    """The parts of KafkaConsumer that the writer and storywire.bus.poll_records use."""
+
+    config: dict[str, Any] = {"group_id": "fake-index"}  # noqa: RUF012 - read-only, like the real one
+
     def __init__(self, records: list[ConsumerRecord]) -> None:
         self.batches = [records]
         self.commits: list[dict[TopicPartition, Any]] = []
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return None  # nothing fetched from a broker, so no lag to report
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[ConsumerRecord]]:
         if not self.batches:
