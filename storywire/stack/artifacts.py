@@ -72,6 +72,7 @@ def kafka_libs(cache: Path, version: str, scala: str, progress: bool = True) -> 
                 work,
                 f"Kafka {version}",
             )
+            _done(progress, f"Kafka {version}", work / "lib")
     return target / "lib"
 
 
@@ -93,7 +94,15 @@ def elasticsearch_home(cache: Path, version: str, progress: bool = True) -> Path
             for child in inner.iterdir():
                 child.rename(work / child.name)
             inner.rmdir()
+            _done(progress, f"Elasticsearch {version}", work)
     return target
+
+
+def _done(progress: bool, what: str, path: Path) -> None:
+    if progress:
+        files = [p for p in path.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files) / 1e6
+        print(f"stack: {what} ready ({len(files)} files, {size:.0f} MB)", flush=True)
 
 
 @contextlib.contextmanager
