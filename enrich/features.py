@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -160,8 +159,7 @@ def terms(
             out[tok] = get(tok, 0.0) + (heavy if name else base) * n
     if len(out) > max_terms:
         out = {t: out[t] for t in top_terms(out, max_terms)}
-    # Story profiles keep these strings: one object per term across all stories.
-    return {sys.intern(t): w for t, w in out.items()}
+    return out
 
 
 def article_terms(article: Article, lead_chars: int = 500, max_terms: int = 64) -> dict[str, float]:

@@ -112,7 +112,8 @@ class StoryState:
         for term, w in weights.items():
             prof[term] = get(term, 0.0) + w
         keys = top_terms(prof, limit)
-        self.terms = tuple(keys)
+        # Profiles keep these strings: one object per term across all stories.
+        self.terms = tuple(map(sys.intern, keys))
         self.weights = array("f", map(prof.__getitem__, keys))
 
     @property
@@ -202,6 +203,8 @@ class StoryState:
 @functools.lru_cache(maxsize=16384)
 def _title_keys(title: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     words = tuple(title_words(title))
+    if title.isascii():
+        return words, tuple(w.lower().replace(",", "") for w in words)
     return words, tuple(fold(w).replace(",", "") for w in words)
 
 
