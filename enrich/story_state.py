@@ -210,17 +210,18 @@ def _title_keys(title: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _window_score(keys: tuple[str, ...], weights: dict[str, float], max_words: int) -> tuple[float, int, int]:
     """The best run of words by summed term weight, trimmed of function words at both ends."""
-    words = keys
-    best = (0.0, 0, min(len(words), 1))
-    for i in range(len(words)):
-        if keys[i] in STOPWORDS:
+    n = len(keys)
+    best = (0.0, 0, min(n, 1))
+    get = weights.get
+    ws = [get(k, 0.0) for k in keys]  # each word looked up once, not once per run
+    stop = [k in STOPWORDS for k in keys]
+    for i in range(n):
+        if stop[i]:
             continue
         total = 0.0
-        for j in range(i, len(words)):
-            if j - i >= max_words:
-                break
-            total += weights.get(keys[j], 0.0)
-            if keys[j] in STOPWORDS:
+        for j in range(i, min(n, i + max_words)):
+            total += ws[j]
+            if stop[j]:
                 continue
             if total > best[0] + 1e-12:
                 best = (total, i, j + 1)
