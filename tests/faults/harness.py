@@ -77,6 +77,9 @@ class Step:
     name: str
     action: Callable[[Fault], None]
     done: bool = False
+    # Elasticsearch faults wait (up to 20 s) until articles are flowing into it, so they
+    # hit a writer with a bulk in flight rather than one still waiting upstream.
+    when_writing: bool = False
 
 
 def make_stack(name: str = "faults") -> Stack:
@@ -250,10 +253,10 @@ class FaultRun:
         steps += [
             Step(15, "webhook receiver down 40 s", self.webhook_down(40)),
             Step(20, "hostile feed", self.hostile(s - 20)),
-            Step(62, "Kafka broker restart", lambda f: self.background(f, self.restart_kafka)),
-            Step(85, "Elasticsearch frozen 30 s (SIGSTOP)", self.freeze_es(30)),
-            Step(120, "Elasticsearch answers 429 for 15 s", self.refuse(15)),
-            Step(137, "disk full: flood-stage block 15 s", self.flood_stage(15)),
+            Step(45, "Kafka broker restart", lambda f: self.background(f, self.restart_kafka)),
+            Step(80, "Elasticsearch frozen 30 s (SIGSTOP)", self.freeze_es(30), when_writing=True),
+            Step(118, "Elasticsearch answers 429 for 15 s", self.refuse(15), when_writing=True),
+            Step(152, "disk full: flood-stage block 15 s", self.flood_stage(15), when_writing=True),
         ]
         return sorted(steps, key=lambda st: st.at)
 
@@ -369,6 +372,11 @@ class FaultRun:
             self.sup.tick()
             time.sleep(0.5)
 
+    def writing(self) -> bool:
+        """Whether Elasticsearch took in articles over the last ~3 s."""
+        last = self.samples[-4:]
+        return len(last) == 4 and last[-1][1] > last[0][1] and self.now() - last[-1][0] < 2
+
     def _note_restarts(self) -> None:
         for f in self.faults:
             if "stage" in f.detail and "restarted_after_s" not in f.detail:
@@ -389,7 +397,7 @@ class FaultRun:
             t = self.now()
             self.feeds.release_until(warm + int((total - warm) * min(1.0, t / self.stream_s)))
             for step in steps:
-                if not step.done and t >= step.at:
+                if not step.done and t >= step.at and (not step.when_writing or self.writing() or t >= step.at + 20):
                     step.done = True
                     fault = Fault(step.name, t, released_at_start=self.feeds.released)
                     self.faults.append(fault)
