@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -20,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from prometheus_client import Counter, Gauge
 
 from storywire.config import KafkaSettings
@@ -35,6 +36,7 @@ CONSUMER_LAG = Gauge(
     ["group", "topic", "partition"],
 )
 RECORDS_IN = Counter("storywire_consumer_records_total", "Records polled", ["group", "topic"])
+BROKER_UNREACHABLE = Counter("storywire_consumer_broker_unreachable_total", "Polls that found no broker", ["group"])
 DEAD_LETTERS = Counter("storywire_dead_letters_total", "Records sent to the dead-letter topic", ["stage", "error_type"])
 
 M = TypeVar("M", bound=Message)
@@ -223,9 +225,17 @@ def poll_records(
     consumer: KafkaConsumer, timeout_ms: int = 1000, max_records: int | None = None
 ) -> list[ConsumerRecord]:
     """Poll once and return the records of every partition in offset order."""
-    batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
-    records: list[ConsumerRecord] = []
     group = str(consumer.config.get("group_id") or "-")
+    try:
+        batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+    except KafkaConnectionError as exc:
+        # A broker outage is a pause, not a crash: nothing was consumed, so nothing is lost;
+        # the caller's loop polls again and kafka-python reconnects.
+        BROKER_UNREACHABLE.labels(group).inc()
+        log.warning("broker unreachable; polling again", extra={"group": group, "error": str(exc)[:200]})
+        time.sleep(min(1.0, timeout_ms / 1000))
+        return []
+    records: list[ConsumerRecord] = []
     for part in sorted(batches, key=lambda tp: (tp.topic, tp.partition)):
         records.extend(batches[part])
         RECORDS_IN.labels(group, part.topic).inc(len(batches[part]))

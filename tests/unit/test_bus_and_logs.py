@@ -40,3 +40,23 @@ def test_logs_carry_named_fields() -> None:
     assert "feed polled" in line and "feed=https://x/feed" in line and "entries=3" in line
     obj = json.loads(JsonFormatter().format(_record(feed="f", entries=3)))
     assert obj["message"] == "feed polled" and obj["feed"] == "f" and obj["entries"] == 3
+
+
+class _BrokerGone:
+    config = {"group_id": "g-outage"}  # noqa: RUF012 - mirrors KafkaConsumer.config
+
+    def poll(self, timeout_ms: int, max_records: int | None) -> dict[object, list[object]]:
+        from kafka.errors import KafkaConnectionError
+
+        raise KafkaConnectionError("connection refused")
+
+
+def test_a_broker_outage_is_a_pause_not_a_crash() -> None:
+    from prometheus_client import REGISTRY
+
+    from storywire.bus import poll_records
+
+    before = REGISTRY.get_sample_value("storywire_consumer_broker_unreachable_total", {"group": "g-outage"}) or 0
+    assert poll_records(_BrokerGone(), timeout_ms=10) == []  # type: ignore[arg-type]
+    after = REGISTRY.get_sample_value("storywire_consumer_broker_unreachable_total", {"group": "g-outage"})
+    assert after == before + 1
