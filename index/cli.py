@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from index.searcher import SearchService
     from index.settings import IndexSettings
     from storywire.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -137,6 +141,31 @@ def _fail(exc: Exception) -> int:
     raise CommandError(str(exc)) from exc
 
 
+def until_available(step: Callable[[], None], stop: threading.Event, initial_s: float, max_s: float) -> bool:
+    """Run ``step`` until Elasticsearch lets it through, backing off on transient failures.
+
+    A 429, a 5xx or no connection at start-up is waited out like the writer waits it out
+    later; any other error is raised. Returns False if ``stop`` was set while waiting.
+    """
+    from index.writer import is_transient
+
+    delay = initial_s
+    while True:
+        try:
+            step()
+            return True
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning(
+                "elasticsearch not available at start-up; retrying",
+                extra={"error": str(exc)[:200], "retry_in_s": delay},
+            )
+        if stop.wait(delay):
+            return False
+        delay = min(max_s, delay * 2)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from index.client import IndexNames, make_client
     from index.health import combined
@@ -152,8 +181,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = IndexNames(settings.es.index_prefix)
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
-    if missing_aliases(es, names):  # only then does the vector size matter (and the model get loaded)
-        ensure_indices(es, names, _dims(settings, index_settings), settings.es.text_analyzer)
+
+    def prepare() -> None:
+        if missing_aliases(es, names):  # only then does the vector size matter (and the model get loaded)
+            ensure_indices(es, names, _dims(settings, index_settings), settings.es.text_analyzer)
+
+    if not until_available(prepare, stop, index_settings.retry_initial_s, index_settings.retry_max_s):
+        return 0  # stopped while Elasticsearch was still unavailable
     consumer = make_consumer(
         settings.kafka,
         index_settings.group_id,

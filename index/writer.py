@@ -63,6 +63,13 @@ class _Op:
 _RETRY_STATUSES = {401, 403, 404, 408, 429}  # auth or a missing alias: an operator can fix it, so wait
 
 
+def is_transient(exc: BaseException) -> bool:
+    """True for an Elasticsearch failure worth waiting out: no connection, 429, 5xx, or a fixable 4xx."""
+    if isinstance(exc, ApiError):
+        return exc.status_code in _RETRY_STATUSES or exc.status_code >= 500
+    return isinstance(exc, (ESConnectionError, TransportError))
+
+
 class IndexWriter:
     def __init__(
         self,
