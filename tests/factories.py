@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from storywire.bus import make_consumer, poll_records
+from storywire.config import KafkaSettings
 from storywire.messages import Article, EmbeddedArticle, EnrichedArticle, PublishedFrom, Story, StoryArticle
 
 T0 = datetime(2023, 5, 3, 9, 0, tzinfo=UTC)
@@ -61,3 +64,15 @@ def story(sid: str = "s1", version: int = 1, **kw: object) -> Story:
     }
     fields.update(kw)
     return Story.model_validate(fields)
+
+
+def read_topic(settings: KafkaSettings, topic: str, want: int, polls: int = 60) -> list[Any]:
+    """Read ``topic`` from the start (no group) until ``want`` records arrived or ``polls`` polls passed."""
+    consumer = make_consumer(settings, None, [topic])
+    got: list[Any] = []
+    for _ in range(polls):
+        got += poll_records(consumer, timeout_ms=500)
+        if len(got) >= want:
+            break
+    consumer.close()
+    return got

@@ -13,6 +13,7 @@ from enrich.settings import EnrichSettings
 from storywire.bus import Topics, encode, ensure_topics, key_bytes, make_consumer, make_producer, poll_records
 from storywire.config import KafkaSettings
 from storywire.messages import EmbeddedArticle, EnrichedArticle, Story, decode
+from tests.factories import read_topic
 from tests.unit.test_cluster_core import T0, art, kremlin, vec
 
 pytestmark = pytest.mark.integration
@@ -60,17 +61,6 @@ def run_until(svc: ClusterService, want: int) -> int:
     return done
 
 
-def drain(settings: KafkaSettings, topic: str, want: int) -> list[Any]:
-    consumer = make_consumer(settings, None, [topic])
-    got: list[Any] = []
-    for _ in range(60):
-        got += poll_records(consumer, timeout_ms=500)
-        if len(got) >= want:
-            break
-    consumer.close()
-    return got
-
-
 def first_assignment(records: list[Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for rec in sorted(records, key=lambda r: r.offset):
@@ -100,8 +90,8 @@ def test_restart_mid_stream_gives_the_same_stories_as_an_uninterrupted_run(kafka
     svc = service(whole_settings, topics, producer)
     assert run_until(svc, len(items)) == len(items)
     svc.consumer.close()
-    whole = drain(whole_settings, topics.enriched, len(items))
-    whole_stories = drain(whole_settings, topics.stories, 1)
+    whole = read_topic(whole_settings, topics.enriched, len(items))
+    whole_stories = read_topic(whole_settings, topics.stories, 1)
 
     # Interrupted: two committed batches, then a batch whose outputs are flushed but whose
     # offsets are never committed (a crash between flush and commit), then a new process.
@@ -123,8 +113,8 @@ def test_restart_mid_stream_gives_the_same_stories_as_an_uninterrupted_run(kafka
     assert second.core.active_count > 0  # rebuilt from the stories topic
     assert run_until(second, len(items) - committed) == len(items) - committed
     second.consumer.close()
-    split = drain(split_settings, topics_b.enriched, len(items) + replayed)
-    split_stories = drain(split_settings, topics_b.stories, 1)
+    split = read_topic(split_settings, topics_b.enriched, len(items) + replayed)
+    split_stories = read_topic(split_settings, topics_b.stories, 1)
     producer.close()
     producer_b.close()
 
@@ -148,11 +138,11 @@ def test_articles_the_core_cannot_take_go_to_dead_letters(kafka_settings: KafkaS
     svc = service(kafka_settings, topics, producer)
     assert run_until(svc, 3) == 3
     svc.consumer.close()
-    letters = drain(kafka_settings, topics.dlq, 1)
+    letters = read_topic(kafka_settings, topics.dlq, 1)
     producer.close()
     assert [r.key for r in letters] == [b"short"]
     assert dict(letters[0].headers)["storywire.error_type"] == b"DimensionMismatch"
-    out = {r.key.decode() for r in drain(kafka_settings, topics.enriched, 3)}
+    out = {r.key.decode() for r in read_topic(kafka_settings, topics.enriched, 3)}
     assert out == {a.id for a in good}
 
 

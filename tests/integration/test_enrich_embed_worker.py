@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
@@ -13,20 +11,9 @@ from enrich.settings import EnrichSettings
 from storywire.bus import Topics, encode, ensure_topics, key_bytes, make_consumer, make_producer, poll_records
 from storywire.config import KafkaSettings, ModelSettings
 from storywire.messages import EmbeddedArticle, decode
-from tests.factories import article
+from tests.factories import article, read_topic
 
 pytestmark = pytest.mark.integration
-
-
-def drain(settings: KafkaSettings, topic: str, want: int) -> list[Any]:
-    consumer = make_consumer(settings, None, [topic])
-    got: list[Any] = []
-    for _ in range(60):
-        got += poll_records(consumer, timeout_ms=500)
-        if len(got) >= want:
-            break
-    consumer.close()
-    return got
 
 
 def test_worker_embeds_batches_produces_commits_and_dead_letters_poison(kafka_settings: KafkaSettings) -> None:
@@ -51,14 +38,14 @@ def test_worker_embeds_batches_produces_commits_and_dead_letters_poison(kafka_se
     consumer.close()
     assert done == len(sent)
 
-    out = [decode(EmbeddedArticle, r.value) for r in drain(kafka_settings, topics.embedded, len(sent))]
+    out = [decode(EmbeddedArticle, r.value) for r in read_topic(kafka_settings, topics.embedded, len(sent))]
     assert sorted(m.id for m in out) == sorted(a.id for a in sent)
     for m in out:
         vec = np.asarray(m.embedding)
         assert len(vec) == embedder.dim  # from the model, not a constant
         assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-4)
         assert m.model == "all-MiniLM-L6-v2"
-    assert len(drain(kafka_settings, topics.dlq, 1)) == 1
+    assert len(read_topic(kafka_settings, topics.dlq, 1)) == 1
 
     # Offsets were committed after the output was acknowledged: nothing is left for the group.
     again = make_consumer(kafka_settings, "embed-test", [topics.raw])
