@@ -14,7 +14,7 @@ from pathlib import Path
 from storywire.config import StackSettings
 from storywire.stack import artifacts
 from storywire.stack.errors import StackError
-from storywire.stack.process import LocalServer, daemonize, java_home
+from storywire.stack.process import LocalServer, daemonize, java_home, port_accepts
 
 
 class Kafka(LocalServer):
@@ -151,6 +151,10 @@ class Kafka(LocalServer):
         from kafka import KafkaAdminClient  # imported here: `stack status` should not need it
         from kafka.errors import KafkaError
 
+        # kafka-python 3.0 leaves the socket of a refused connection open (until garbage
+        # collection), so ask with a plain socket first while the broker is still starting.
+        if not port_accepts(self.s.kafka_port):
+            return False
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
         except (KafkaError, OSError, ValueError):

@@ -60,6 +60,15 @@ def port_free(port: int) -> bool:
     return True
 
 
+def port_accepts(port: int, timeout_s: float = 1.0) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
 def read_pid(pidfile: Path, marker: str) -> int | None:
     """The pid in ``pidfile`` if that process is alive and its command line has ``marker``."""
     try:
