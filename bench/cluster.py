@@ -5,8 +5,10 @@
 Throughput: the core is first given ``--stories`` active stories (through ``restore``,
 the path a restart takes), then a stream of articles near those stories (they join)
 with a fresh story now and then, all within one day so every story is a candidate.
-Timed: ``assign_batch`` on batches of 500 plus building the changed stories' snapshots,
-which is what the service does per batch, in wall time and in CPU time of this process
+The articles carry their terms, as the embed workers send them; a second run gives the
+figure without (the core then extracts the terms itself). Timed: ``assign_batch`` on
+batches of 500 plus building the changed stories' snapshots, which is what the service
+does per batch, in wall time and in CPU time of this process
 (the steadier figure on a machine shared with other work). Embedding is not included.
 
 Memory: a separate process restores ``--memory-stories`` active stories, assigns a
@@ -30,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from enrich.cluster import Clusterer
+from enrich.features import article_terms
 from storywire.messages import EmbeddedArticle, PublishedFrom, Story, StoryArticle
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -138,11 +141,18 @@ def stream(base: np.ndarray, n: int, dims: int, seed: int = 11) -> list[Embedded
     return out
 
 
-def throughput(stories: int, articles: int, dims: int) -> dict[str, float]:
+def with_terms(items: list[EmbeddedArticle]) -> list[EmbeddedArticle]:
+    """The articles as the embed workers send them: with their terms computed (untimed here)."""
+    return [a.model_copy(update={"terms": article_terms(a)}) for a in items]
+
+
+def throughput(stories: int, articles: int, dims: int, terms_from_worker: bool = True) -> dict[str, float]:
     base = centroids(stories, dims)
     core = Clusterer()
     core.restore(snapshots(base))
     items = stream(base, articles, dims)
+    if terms_from_worker:
+        items = with_terms(items)
     core.assign_batch(items[:500])  # warm-up
     core.take_changes()
     joined = 0
@@ -233,6 +243,12 @@ def main() -> None:
         f"per CPU-second {tp['articles_per_cpu_s_assign_and_snapshots']} "
         f"(ratio {tp['articles_per_cpu_s_assign_and_snapshots'] / 5000:.2f}); load average {os.getloadavg()[0]:.1f}"
     )
+    # The same stream without terms, as an older embed worker would send it: the core then
+    # extracts them itself (the cost the workers take off the single clusterer).
+    own = throughput(args.stories, args.articles, args.dims, terms_from_worker=False)
+    print("throughput_core_extracts_terms", json.dumps(own))
+    rate, ref = own["articles_per_s_assign_and_snapshots"], tp["articles_per_s_assign_and_snapshots"]
+    print(f"  with terms extracted in the clusterer: {rate} articles/s (ratio to the run above {rate / ref:.2f})")
     out = subprocess.run(
         [
             sys.executable,

@@ -266,7 +266,7 @@ class Clusterer:
         if t > self._clock:
             self._clock = t
             self._sweep()
-        weights = article_terms(art, s.lead_chars)
+        weights = art.terms or article_terms(art, s.lead_chars)  # the embed worker's, else our own
         base, lsf = math.log1p(len(self.stories)) + 1.0, self._lsf
         a_vec = {term: w * (base - lsf.get(term, 0.0)) for term, w in weights.items()}
         a_norm = math.sqrt(sum(x * x for x in a_vec.values()))

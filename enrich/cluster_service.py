@@ -97,8 +97,10 @@ def read_snapshots(
 
 
 def enriched(article: EmbeddedArticle, got: Assignment) -> EnrichedArticle:
+    # The terms were for the clusterer; downstream stages do not need them.
     return EnrichedArticle.model_validate(
-        article.model_dump() | {"story_id": got.story_id, "similarity": got.similarity, "story_label": got.label}
+        article.model_dump()
+        | {"terms": {}, "story_id": got.story_id, "similarity": got.similarity, "story_label": got.label}
     )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from enrich.embedder import Embedder, EmbedderError
-from enrich.features import embedding_text
+from enrich.features import lead, terms, title_and_lead
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.messages import Article, EmbeddedArticle
@@ -76,17 +76,24 @@ class Batcher:
 
 
 def embed_articles(articles: list[Article], embedder: Embedder, lead_chars: int) -> list[EmbeddedArticle]:
-    """Title plus lead of each article through the model, as EmbeddedArticles."""
+    """Title plus lead of each article through the model, as EmbeddedArticles.
+
+    Each also carries the weighted terms of its title and lead, which the clusterer
+    compares: computed here, where the work scales out with the workers.
+    """
     if not articles:
         return []
-    vectors = embedder.encode([embedding_text(a, lead_chars) for a in articles])
+    leads = [lead(a, lead_chars) for a in articles]
+    vectors = embedder.encode([title_and_lead(a.title, body) for a, body in zip(articles, leads, strict=True)])
     if vectors.shape != (len(articles), embedder.dim) or not np.isfinite(vectors).all():
         raise EmbedderError(f"model returned {vectors.shape} values for {len(articles)} texts, or non-finite ones")
     # The articles are validated messages and the vectors were just checked: no need to
     # validate 384 floats per article again.
     return [
-        EmbeddedArticle.model_construct(**dict(a), embedding=tuple(vec.tolist()), model=embedder.name)
-        for a, vec in zip(articles, vectors, strict=True)
+        EmbeddedArticle.model_construct(
+            **dict(a), embedding=tuple(vec.tolist()), model=embedder.name, terms=terms(a.title, body)
+        )
+        for a, vec, body in zip(articles, vectors, leads, strict=True)
     ]
 
 

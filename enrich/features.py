@@ -99,8 +99,11 @@ def lead(article: Article, max_chars: int = 500) -> str:
 
 def embedding_text(article: Article, lead_chars: int = 500) -> str:
     """Title plus lead: what the embedding worker encodes."""
-    body = lead(article, lead_chars)
-    title = article.title.strip()
+    return title_and_lead(article.title, lead(article, lead_chars))
+
+
+def title_and_lead(title: str, body: str) -> str:
+    title = title.strip()
     if not body:
         return title
     if body.lower().startswith(title.lower()[:40]):

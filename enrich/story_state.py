@@ -46,14 +46,20 @@ class Top(NamedTuple):
     published: int  # microseconds since the epoch
 
     def message(self) -> StoryArticle:
-        return StoryArticle.model_construct(
-            id=self.id,
-            title=self.title,
-            url=self.url,
-            source=self.source,
-            published=from_micros(self.published),
-            similarity=self.similarity,
-        )
+        return _story_article(self)
+
+
+# A story's top articles rarely change between two of its snapshots: build each message once.
+@functools.lru_cache(maxsize=1 << 14)
+def _story_article(top: Top) -> StoryArticle:
+    return StoryArticle.model_construct(
+        id=top.id,
+        title=top.title,
+        url=top.url,
+        source=top.source,
+        published=from_micros(top.published),
+        similarity=top.similarity,
+    )
 
 
 class StoryState:

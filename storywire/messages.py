@@ -99,10 +99,17 @@ class Article(Message):
 
 
 class EmbeddedArticle(Article):
-    """An Article with its L2-normalised embedding and the name of the model that made it."""
+    """An Article with its L2-normalised embedding and the name of the model that made it.
+
+    ``terms`` are the weighted terms of the title and lead that the clusterer compares
+    (``enrich.features.article_terms``). The embedding workers compute them, since they
+    scale out and the clusterer is a single process; when a message has none (an older
+    worker, a hand-made message), the clusterer computes them itself, with the same result.
+    """
 
     embedding: tuple[float, ...]
     model: str
+    terms: dict[str, float] = Field(default_factory=dict)
 
 
 class EnrichedArticle(EmbeddedArticle):

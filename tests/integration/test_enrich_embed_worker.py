@@ -7,6 +7,7 @@ import pytest
 
 from enrich.embed_worker import EmbedWorker
 from enrich.embedder import load_embedder
+from enrich.features import article_terms
 from enrich.settings import EnrichSettings
 from storywire.bus import Topics, encode, ensure_topics, key_bytes, make_consumer, make_producer, poll_records
 from storywire.config import KafkaSettings, ModelSettings
@@ -45,6 +46,9 @@ def test_worker_embeds_batches_produces_commits_and_dead_letters_poison(kafka_se
         assert len(vec) == embedder.dim  # from the model, not a constant
         assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-4)
         assert m.model == "all-MiniLM-L6-v2"
+        # the terms the clusterer compares travel with the vector, as the clusterer would compute them
+        assert m.terms and m.terms == article_terms(m, settings.lead_chars)
+        assert "kremlin" in m.terms
     assert len(read_topic(kafka_settings, topics.dlq, 1)) == 1
 
     # Offsets were committed after the output was acknowledged: nothing is left for the group.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from enrich.cluster import Clusterer, DimensionMismatch, InvalidEmbedding
+from enrich.features import article_terms
 from enrich.settings import EnrichSettings
 from enrich.story_state import choose_label
 from storywire.messages import EmbeddedArticle, PublishedFrom, Story, StoryStatus, decode
@@ -124,6 +125,17 @@ def test_same_input_order_gives_same_ids_whatever_the_batching() -> None:
     again = Clusterer().assign_batch(items)
     assert [a.story_id for a in again] == [a.story_id for a in one[0]]
     assert [round(a.similarity, 9) for a in again] == [round(a.similarity, 9) for a in one[0]]
+
+
+def test_terms_sent_by_the_embed_workers_give_what_the_core_would_compute() -> None:
+    items = stream()
+    carried = [a.model_copy(update={"terms": article_terms(a)}) for a in items]
+    assert all(a.terms for a in carried) and not any(a.terms for a in items)
+    own, sent = Clusterer().assign_batch(items), Clusterer().assign_batch(carried)
+    assert [(a.story_id, a.similarity, a.label) for a in sent] == [(a.story_id, a.similarity, a.label) for a in own]
+    # and the core does use what it is sent
+    odd = [a.model_copy(update={"terms": {f"only-{a.id}": 4.0}}) for a in items]
+    assert [g.similarity for g in Clusterer().assign_batch(odd)] != [g.similarity for g in own]
 
 
 def test_duplicates_are_not_counted_twice() -> None:
