@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 from kafka import KafkaProducer
 
@@ -37,6 +36,7 @@ from storywire.stack import Stack
 from storywire.supervisor import STAGES, Supervisor
 from tests.faults.checks import es_count
 from tests.faults.corpus import make_stream
+from tests.faults.diskfull import DataDisk, fill_disk, put_block, watch_recovery
 from tests.faults.servers import Proxy429, StreamFeeds, WebhookReceiver
 
 PIPELINE = ("ingest", "embed", "cluster", "index", "alert")
@@ -119,8 +119,12 @@ def stack_cli(stack: Stack, *args: str) -> None:
         raise RuntimeError(f"storywire stack {' '.join(args)} failed: {(proc.stdout + proc.stderr)[-1000:]}")
 
 
-def remove_stack(stack: Stack) -> None:
-    stack.down()
+def remove_stack(stack: Stack, disk: DataDisk | None = None) -> None:
+    try:
+        stack.down()
+    finally:
+        if disk is not None:
+            disk.unmount()  # after Elasticsearch stopped, before its directory goes; also when down failed
     shutil.rmtree(stack.settings.dir, ignore_errors=True)
     shutil.rmtree(stack.elasticsearch.root, ignore_errors=True)
 
@@ -135,8 +139,10 @@ class FaultRun:
         stream_s: float = 170.0,
         seed: int = 9,
         prefix: str | None = None,
+        disk: DataDisk | None = None,
     ) -> None:
         self.stack = stack
+        self.disk = disk  # Elasticsearch's data path on a tmpfs of its own (fault 7), when mounted
         self.workdir = workdir
         self.stream = make_stream(articles, events, seed)
         self.stream_s = stream_s
@@ -247,16 +253,20 @@ class FaultRun:
     def schedule(self) -> list[Step]:
         s = self.stream_s
         steps = [Step(6, "poison messages", lambda f: self.inject_poison(f))]
+        # Early, while the writer is busy and before the broker restart stalls the pipeline for a minute.
+        if self.disk is not None and self.disk.mode == "tmpfs":
+            steps.append(Step(8, "disk full: tmpfs 100 % 15 s, then flood stage", self.disk_full, when_writing=True))
+        else:
+            steps.append(Step(8, "disk full: flood-stage block 15 s (simulated)", self.flood_stage(15), True))
         for stage in PIPELINE:
             steps.append(Step(self.rng.uniform(10, 55), f"SIGKILL {stage} (1)", self.killer(stage)))
             steps.append(Step(self.rng.uniform(140, s - 5), f"SIGKILL {stage} (2)", self.killer(stage)))
         steps += [
-            Step(15, "webhook receiver down 40 s", self.webhook_down(40)),
+            Step(15, "webhook receiver down 60 s", self.webhook_down(60)),
             Step(20, "hostile feed", self.hostile(s - 20)),
             Step(45, "Kafka broker restart", lambda f: self.background(f, self.restart_kafka)),
             Step(80, "Elasticsearch frozen 30 s (SIGSTOP)", self.freeze_es(30), when_writing=True),
             Step(118, "Elasticsearch answers 429 for 15 s", self.refuse(15), when_writing=True),
-            Step(152, "disk full: flood-stage block 15 s", self.flood_stage(15), when_writing=True),
         ]
         return sorted(steps, key=lambda st: st.at)
 
@@ -278,8 +288,9 @@ class FaultRun:
                 body()
             except Exception as exc:  # recorded and reported; the run goes on
                 f.detail["error"] = repr(exc)
-            f.end = self.now()
-            f.released_at_end = self.feeds.released
+            if f.end is None:  # unless the body ended the fault itself
+                f.end = self.now()
+                f.released_at_end = self.feeds.released
 
         t = threading.Thread(target=run, daemon=True)
         t.start()
@@ -327,18 +338,29 @@ class FaultRun:
         return act
 
     def flood_stage(self, secs: float) -> Callable[[Fault], None]:
-        """What Elasticsearch does when a disk passes the flood-stage watermark: a read-only-allow-delete block."""
-        indices = f"{self.es_url}/{self.prefix}-articles,{self.prefix}-stories/_settings"
-
-        def block(on: bool) -> None:
-            resp = httpx.put(indices, json={"index.blocks.read_only_allow_delete": True if on else None}, timeout=30)
-            resp.raise_for_status()
+        """Without a tmpfs: the flood-stage watermark's read-only-allow-delete block, put on by hand."""
+        indices = f"{self.prefix}-articles,{self.prefix}-stories"
 
         def act(f: Fault) -> None:
-            block(True)
-            self.later(f, secs, lambda: block(False))
+            f.detail |= {"mode": "simulated", "why": self.disk.why if self.disk is not None else "no DataDisk"}
+            put_block(self.es_url, indices, True)
+            self.later(f, secs, lambda: put_block(self.es_url, indices, False))
 
         return act
+
+    def disk_full(self, f: Fault) -> None:
+        """Fill Elasticsearch's data disk for real (``diskfull.fill_disk``); the fault ends when the ballast goes."""
+        assert self.disk is not None
+        disk, indices = self.disk, f"{self.prefix}-articles,{self.prefix}-stories"
+
+        def body() -> None:
+            try:
+                fill_disk(disk, self.es_url, indices, self._sampling.wait, f.detail)
+            finally:
+                f.end, f.released_at_end = self.now(), self.feeds.released
+            watch_recovery(self.es_url, indices, self._sampling.wait, f.detail)
+
+        self.background(f, body)
 
     def inject_poison(self, f: Fault) -> None:
         """Bad JSON, an unknown schema version and an oversized value on every consumed topic."""
@@ -360,6 +382,8 @@ class FaultRun:
 
     def _sample(self) -> None:
         while not self._sampling.wait(1.0):
+            if self.disk is not None:
+                self.disk.note()
             count = es_count(self.es_url, self.prefix)
             if count is not None:
                 self.samples.append((self.now(), count, self.feeds.released))

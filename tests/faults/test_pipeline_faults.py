@@ -4,10 +4,12 @@ The pipeline (ingest, embed, cluster, index, alert as supervised processes) runs
 stack of its own, started on free ports for this test and removed after it. After a
 warm-up (the first 40 articles searchable), while the rest of the stream is released
 over ~3 minutes, the run SIGKILLs every stage twice at seeded random moments, puts
-poison messages on every consumed topic, takes the webhook receiver down for 40 s,
-turns one feed hostile (gzip bomb, 1 GB body, stalled connection), restarts the Kafka
-broker, freezes Elasticsearch for 30 s, makes it answer 429 for 15 s and puts the
-flood-stage (disk full) block on its indices for 15 s. Then it checks, once, at the end:
+poison messages on every consumed topic, fills Elasticsearch's data disk (as root a
+256 MiB tmpfs of its own: past the flood-stage watermark, then to 100 % for 15 s, see
+``diskfull.py``; otherwise the flood-stage block is put on by hand), takes the webhook
+receiver down for 60 s, turns one feed hostile (gzip bomb, 1 GB body, stalled
+connection), restarts the Kafka broker, freezes Elasticsearch for 30 s and makes it
+answer 429 for 15 s. Then it checks, once, at the end:
 
 - every article served is in Elasticsearch exactly once (by _id and by URL), in a story
   that exists (following merges), and was placed in exactly one story;
@@ -35,27 +37,36 @@ import pytest
 
 from storywire.stack import Stack
 from tests.faults import checks
+from tests.faults.diskfull import DataDisk, arm_watermarks, log_signs
 from tests.faults.harness import FaultRun, make_stack, remove_stack, stack_cli
 
 pytestmark = [pytest.mark.e2e]
 
 SEED = int(os.environ.get("STORYWIRE_FAULTS_SEED", "9"))
 ARTICLES = int(os.environ.get("STORYWIRE_FAULTS_ARTICLES", "2000"))
+DISK_MIB = int(os.environ.get("STORYWIRE_FAULTS_DISK_MIB", "256"))
 
 
 @pytest.fixture(scope="module")
-def fault_stack() -> Iterator[Stack]:
+def fault_stack() -> Iterator[tuple[Stack, DataDisk]]:
+    """The suite's own stack; as root, Elasticsearch's data path is a 256 MiB tmpfs of its own (fault 7)."""
     stack = make_stack()
+    disk = DataDisk(stack.elasticsearch.data, size_mib=DISK_MIB)
     try:
+        disk.mount()
+        print(f"\nfaults: disk-full fault mode: {disk.mode}" + (f" ({disk.why})" if disk.why else ""))
         stack_cli(stack, "up")
-        yield stack
+        if disk.mode == "tmpfs":
+            arm_watermarks(stack.elasticsearch.url)
+        yield stack, disk
     finally:
-        remove_stack(stack)
+        remove_stack(stack, disk)
 
 
 @pytest.fixture(scope="module")
-def finished(fault_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    run = FaultRun(fault_stack, tmp_path_factory.mktemp("faults"), articles=ARTICLES, seed=SEED)
+def finished(fault_stack: tuple[Stack, DataDisk], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    stack, disk = fault_stack
+    run = FaultRun(stack, tmp_path_factory.mktemp("faults"), articles=ARTICLES, seed=SEED, disk=disk)
     try:
         run.start()
         run.run()
@@ -128,6 +139,22 @@ def collect(run: FaultRun) -> dict[str, Any]:
         "restarts": {c.name: c.restarts for c in run.sup.children},
         "released_s": run.released_s,
         "drained_s": run.drained_s,
+        "disk": disk_report(run),
+    }
+
+
+def disk_report(run: FaultRun) -> dict[str, Any]:
+    """Which disk-full fault ran, how much of the tmpfs Elasticsearch used, and what its log says."""
+    disk = run.disk
+    if disk is None or disk.mode != "tmpfs":
+        return {"mode": "simulated", "why": disk.why if disk is not None else ""}
+    used, total = disk.usage()
+    return {
+        "mode": "tmpfs",
+        "tmpfs_mib": total // (1024 * 1024),
+        "es_peak_used_mib": round(disk.peak_used / 2**20, 1),
+        "es_used_mib_at_end": round(used / 2**20, 1),
+        "es_log": log_signs(run.stack.elasticsearch.log_file),
     }
 
 
@@ -159,6 +186,7 @@ def test_report(finished: dict[str, Any]) -> None:
             "restarts",
             "released_s",
             "drained_s",
+            "disk",
             "raw_replays",
             "replayed_snapshots",
             "webhook_unparsed",
@@ -228,3 +256,14 @@ def test_hostile_feed_served_every_attack_while_the_others_were_polled(finished:
     served = finished["hostile_served"]
     assert set(served) == {"gzip-bomb", "huge-body", "huge-body-no-length", "stall"}, served
     assert finished["poll_gaps"]["during"].get("polls", 0) > 0, "no other feed was polled while one was hostile"
+
+
+def test_disk_really_filled_and_elasticsearch_recovered(finished: dict[str, Any]) -> None:
+    disk = finished["disk"]
+    if disk["mode"] != "tmpfs":
+        pytest.skip(f"disk-full fault simulated by the flood-stage block: {disk.get('why')}")
+    row = next(r for r in finished["rows"] if r["fault"].startswith("disk full"))
+    detail = row["detail"]
+    assert "error" not in detail, detail
+    assert detail.get("full_fill_pct", 0) >= 99.9, f"the tmpfs was not filled: {detail}"
+    assert "green_after_s" in detail, f"Elasticsearch was not green again after the ballast went: {detail}"
