@@ -3,18 +3,21 @@
 Each embedded article is compared with the active stories: those last seen within
 ``window_days`` of it. The score of article ``a`` against story ``s`` is
 
-    (1 - λ) * cos(a, centroid_s) + λ * lexical(a, s) - time(a, s) - conflict(a, s)
+    (1 - λ) * cos(a, centroid_s) + λ * lexical(a, s) - time(a, s) - conflict(a, s) + language(a, s)
 
 where ``lexical`` is the cosine of TF-IDF vectors of names, places, numbers and other
 content words (IDF = inverse story frequency over active stories), ``time`` grows with
 the gap between the article and the story's first/last seen (Gaussian, a few days
-wide) and ``conflict`` counts against an article whose figures ("iPhone 15") disagree
-with the story's ("iPhone 16"). At or above ``join_threshold`` the article joins the
-best story, otherwise it opens a new one. When an article qualifies for two stories and
-those stories score above ``merge_threshold`` against each other, the smaller one is
-merged into the larger ("merged into X"; ``resolve`` keeps its id working). Stories not
-seen for ``dormant_after_days`` of stream time (the latest published time seen) become
-dormant and leave memory.
+wide), ``conflict`` counts against an article whose figures ("iPhone 15") disagree
+with the story's ("iPhone 16") and ``language`` lifts the first report in a new
+language to a story of two or more reports that shares a term with it (an English-only
+model gives two languages' reports of one event a low cosine). At or above
+``join_threshold`` the article joins the best story, otherwise it opens a new one.
+When an article qualifies for two stories and those stories score above
+``merge_threshold`` against each other, the smaller one is merged into the larger
+("merged into X"; ``resolve`` keeps its id working). Stories not seen for
+``dormant_after_days`` of stream time (the latest published time seen) become dormant
+and leave memory.
 
 Speed and memory: centroids are rows of one half-precision matrix (100,000 stories at
 384 dimensions in 77 MB); a batch of articles is pre-screened against all of them with
@@ -273,13 +276,19 @@ class Clusterer:
         # Figures in the title (title weight x name weight): "iPhone 15", "magnitude 7.8".
         figures = {term for term, w in weights.items() if w >= 4.0 and is_figure(term)}
         v64 = v.astype(np.float64)
+        lang = art.language
         scored: list[tuple[float, str]] = []
         window = int(s.window_days * MICROS_PER_DAY)
         for r in self._table.candidates(row_sims, t, s.semantic_floor, window, s.max_candidates):
             st = self.stories[self._table.row_ids[r] or ""]
             sem = float(np.dot(self._table.unit64(r), v64))
-            score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * self._lexical(a_vec, a_norm, st)
+            lex = self._lexical(a_vec, a_norm, st)
+            score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * lex
             score -= self._time_penalty(t, st) + s.conflict_weight * self._conflict(figures, st)
+            # The first report in a new language (both languages known), for a story of two
+            # or more reports sharing a name or figure with it (EnrichSettings.cross_language_bonus).
+            if lex > 0.0 and lang and st.size >= 2 and st.languages and lang not in st.languages:
+                score += s.cross_language_bonus
             scored.append((score, st.id))
         scored.sort(key=lambda x: (-x[0], x[1]))
         if scored and scored[0][0] >= s.join_threshold:

@@ -38,6 +38,14 @@ class EnrichSettings(BaseSettings):
     # Penalty per conflicting figure (a number the article stresses that the story never had).
     conflict_weight: float = Field(default=0.15, ge=0)
     join_threshold: float = Field(default=0.5)
+    # Added to the score of a story whose articles' languages are known and do not include
+    # the article's (also known), that has two or more articles and shares at least one
+    # term (a name, a place, a figure) with the article.
+    # With an English-only model (the default) the cosine of two reports of one event in
+    # two languages is far lower than in one; this lets the first report in a new language
+    # join. Without the two conditions a lone foreign report attracted unrelated ones in
+    # the eval's one-day mode. Set 0 with a multilingual model.
+    cross_language_bonus: float = Field(default=0.3, ge=0)
     merge_threshold: float = Field(default=0.7)
     # Candidates are pre-screened on the semantic similarity alone.
     semantic_floor: float = Field(default=0.3)

@@ -138,6 +138,31 @@ def test_terms_sent_by_the_embed_workers_give_what_the_core_would_compute() -> N
     assert [g.similarity for g in Clusterer().assign_batch(odd)] != [g.similarity for g in own]
 
 
+def test_the_first_report_in_another_language_joins_an_established_story() -> None:
+    english = [kremlin(0), kremlin(1, T0 + timedelta(hours=1), source="b.example")]
+    # A cosine of 0.4 with the story's centroid, as a monolingual model gives a translation.
+    centroid = np.asarray(english[0].embedding) + np.asarray(english[1].embedding)
+    centroid /= np.linalg.norm(centroid)
+    other = np.asarray(vec("french", 0))
+    other -= other.dot(centroid) * centroid
+    kremlin_fr = tuple(float(x) for x in 0.4 * centroid + np.sqrt(1 - 0.16) * other / np.linalg.norm(other))
+    french = art("fr1", "Le Kremlin dit avoir abattu deux drones", kremlin_fr, T0 + timedelta(hours=2))
+    french = french.model_copy(update={"language": "fr"})
+
+    def story_of_french(bonus: float, lead: list[EmbeddedArticle]) -> bool:
+        core = Clusterer(EnrichSettings(cross_language_bonus=bonus))
+        got = core.assign_batch([*lead, french])
+        return got[-1].story_id == got[0].story_id
+
+    assert story_of_french(0.3, english)  # shares "kremlin" with a story of two reports
+    assert not story_of_french(0.0, english)  # the cosine alone is too low
+    assert not story_of_french(0.3, english[:1])  # a lone report is not enough evidence
+    unrelated = french.model_copy(update={"title": "Le gouvernement annonce un nouveau budget"})
+    core = Clusterer(EnrichSettings(cross_language_bonus=0.3))
+    got = core.assign_batch([*english, unrelated])
+    assert got[-1].new_story  # no shared name or figure: no lift
+
+
 def test_duplicates_are_not_counted_twice() -> None:
     core = Clusterer()
     first = core.assign(kremlin(0))
