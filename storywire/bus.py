@@ -85,6 +85,9 @@ def client_config(settings: KafkaSettings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "client_id": settings.client_id,
         "security_protocol": settings.security_protocol,
+        # kafka-python backs off up to 30 s between reconnects by default, so after a
+        # broker restart a stage could sit idle that long with the broker already back.
+        "reconnect_backoff_max_ms": 5000,
     }
     if settings.sasl_mechanism:
         cfg["sasl_mechanism"] = settings.sasl_mechanism
