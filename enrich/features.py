@@ -171,7 +171,7 @@ def article_terms(article: Article, lead_chars: int = 500, max_terms: int = 64) 
 
 def title_words(title: str) -> list[str]:
     """The words of a title as written (for labels), without surrounding punctuation."""
-    return [w.strip("\"'“”‘’()[]:;,.!?|") for w in title.split() if w.strip("\"'“”‘’()[]:;,.!?|")]
+    return [s for w in title.split() if (s := w.strip("\"'“”‘’()[]:;,.!?|"))]
 
 
 @functools.lru_cache(maxsize=1 << 16)  # terms repeat across stories; a lookup beats a regex

@@ -140,10 +140,13 @@ class StoryState:
         """Keywords and label from the profile weighted by idf(t) = log_stories - lsf(t) + 1
         (``log_stories`` = log(1 + active stories), ``lsf`` = log(1 + stories with t))."""
         get = lsf.get
-        weights = {t: w * (log_stories - get(t, 0.0) + 1.0) for t, w in zip(self.terms, self.weights, strict=True)}
+        weights: dict[str, float] = {}
+        words: dict[str, float] = {}  # figures separate events but make poor headlines ("3rd 2023 Russian media")
+        for t, w in zip(self.terms, self.weights, strict=True):
+            x = w * (log_stories - get(t, 0.0) + 1.0)
+            weights[t] = x
+            words[t] = x * 0.25 if is_figure(t) else x
         self.keywords = tuple(top_terms(weights, n_keywords))
-        # Figures separate events but make poor headlines ("3rd 2023 Russian media").
-        words = {t: w * (0.25 if is_figure(t) else 1.0) for t, w in weights.items()}
         self.label = choose_label([(a.similarity, a.title) for a in self.top], words, max_words)
 
     def snapshot(self, centroid: npt.NDArray[np.floating[Any]] | None, updated: datetime, max_members: int) -> Story:
@@ -209,8 +212,8 @@ class StoryState:
 @functools.lru_cache(maxsize=16384)
 def _title_keys(title: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     words = tuple(title_words(title))
-    if title.isascii():
-        return words, tuple(w.lower().replace(",", "") for w in words)
+    if title.isascii():  # one lower() for the whole title; words have no spaces and never become empty
+        return words, tuple(" ".join(words).lower().replace(",", "").split(" ")) if words else ()
     return words, tuple(fold(w).replace(",", "") for w in words)
 
 
