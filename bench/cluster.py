@@ -148,7 +148,7 @@ def with_terms(items: list[EmbeddedArticle]) -> list[EmbeddedArticle]:
 
 def throughput(stories: int, articles: int, dims: int, terms_from_worker: bool = True) -> dict[str, float]:
     base = centroids(stories, dims)
-    core = Clusterer()
+    core = Clusterer(freeze_gc=True)  # as `storywire cluster` runs it
     core.restore(snapshots(base))
     items = stream(base, articles, dims)
     if terms_from_worker:
@@ -201,7 +201,7 @@ def rows(n: int, dims: int, block: int = 4096) -> Iterator[np.ndarray]:
 
 
 def memory_child(stories: int, dims: int) -> None:
-    core = Clusterer()
+    core = Clusterer(freeze_gc=True)
     core.restore(snapshots(rows(stories, dims)))
     core.assign_batch(stream(centroids(500, dims, seed=0), 500, dims))
     core.take_changes()

@@ -89,7 +89,7 @@ def _cluster(args: argparse.Namespace) -> int:
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
     stop = Stopper.install()
-    core = Clusterer(enrich)
+    core = Clusterer(enrich, freeze_gc=True)  # this process is the clusterer's alone
     try:
         core.restore(read_snapshots(settings.kafka, topics.stories))
     except RestoreError as exc:

@@ -54,9 +54,11 @@ from storywire.messages import EmbeddedArticle, Story, StoryStatus, utcnow
 HOUR_MICROS = 3_600_000_000
 # The stories are a large, long-lived graph of small objects (some 40 per story) with no
 # reference cycles, which the cyclic garbage collector would walk on every full
-# collection (a tenth of the clusterer's time with 10,000 stories). After a restore and
-# every this many stories opened, the objects alive are moved out of its sight with
-# gc.freeze(); reference counting still frees them as usual.
+# collection (a tenth of the clusterer's time with 10,000 stories). With
+# ``freeze_gc=True`` (the `storywire cluster` process) the objects alive after a restore
+# and every this many stories opened are moved out of its sight with gc.freeze();
+# reference counting still frees them as usual. It is off by default because it is
+# process-wide: gc.get_referrers no longer sees frozen objects, which some libraries use.
 _FREEZE_EVERY_STORIES = 5_000
 _PRESCREEN_CELLS = 6_000_000  # batch rows x stories per matrix product (24 MB of float32)
 
@@ -103,8 +105,11 @@ class Assignment(NamedTuple):
 class Clusterer:
     """The clustering state and its update rule. Not thread-safe; one instance per consumer."""
 
-    def __init__(self, settings: EnrichSettings | None = None, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, settings: EnrichSettings | None = None, now: Callable[[], datetime] = utcnow, freeze_gc: bool = False
+    ) -> None:
         self.settings = settings or EnrichSettings()
+        self._freeze_gc = freeze_gc
         self._now = now
         self._table = CentroidTable()
         self.stories: dict[str, StoryState] = {}  # active stories only
@@ -212,7 +217,8 @@ class Clusterer:
                 self._sf_add(st.terms)
         self._seq = len(versions)
         self._sweep_bucket = self._clock // HOUR_MICROS
-        _freeze()
+        if self._freeze_gc:
+            _freeze()
 
     # --------------------------------------------------------------------------- scoring
     def _idf(self, term: str) -> float:
@@ -322,7 +328,7 @@ class Clusterer:
     def _open(self, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float]) -> StoryState:
         digest = hashlib.blake2b(f"{art.id}\x00{self._seq}".encode(), digest_size=8).hexdigest()
         self._seq += 1
-        if self._seq % _FREEZE_EVERY_STORIES == 0:
+        if self._freeze_gc and self._seq % _FREEZE_EVERY_STORIES == 0:
             _freeze()
         st = StoryState(f"st-{digest}", to_micros(art.published))
         norm = float(np.linalg.norm(v64)) or 1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -239,6 +240,22 @@ def test_restore_from_snapshots_continues_exactly() -> None:
     second.restore(wire)
     rest = [a.story_id for a in second.assign_batch(items[7:])]
     assert part + rest == whole
+
+
+def test_the_service_mode_moves_the_restored_state_out_of_the_garbage_collectors_sight() -> None:
+    first = Clusterer()
+    first.assign_batch(stream())
+    wire = first.take_changes()
+    gc.unfreeze()
+    Clusterer().restore(wire)
+    assert gc.get_freeze_count() == 0  # off by default: it is process-wide
+    try:
+        core = Clusterer(freeze_gc=True)
+        core.restore(wire)
+        assert gc.get_freeze_count() > 0
+        assert core.assign(kremlin(9)).story_id == core.resolve(first.assign(kremlin(9)).story_id)
+    finally:
+        gc.unfreeze()
 
 
 def test_an_embedding_of_another_size_is_refused() -> None:
