@@ -26,7 +26,16 @@ from alert.metrics import DECIDED, UPDATES
 from alert.rules import RuleSet
 from alert.settings import AlertSettings
 from alert.state import AlertState
-from storywire.bus import DeadLetters, Topics, decode_records, ensure_topics, make_consumer, make_producer, poll_records
+from storywire.bus import (
+    DeadLetters,
+    Topics,
+    decode_records,
+    ensure_topics,
+    group_id,
+    make_consumer,
+    make_producer,
+    poll_records,
+)
 from storywire.config import KafkaSettings
 from storywire.messages import Story, utcnow
 from storywire.runtime import commit_after_batch
@@ -52,7 +61,7 @@ class AlertService:
         self.producer = make_producer(kafka)
         self.consumer = make_consumer(
             kafka,
-            settings.group_id,
+            group_id(kafka, settings.group_id, "alert"),
             [self.topics.stories],
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.session_timeout_ms // 3,

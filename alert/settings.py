@@ -25,7 +25,7 @@ class AlertSettings(BaseSettings):
 
     rules_file: Path = Path("alert-rules.yaml")
     state_dir: Path = Field(default_factory=lambda: cache_dir() / "alert")
-    group_id: str = "storywire-alert"
+    group_id: str = ""  # empty: "<topic prefix>-alert" (storywire.bus.group_id)
     ops_port: int = 9104
     poll_timeout_ms: int = Field(default=250, ge=1)
     # How soon a killed instance's partitions move to its replacement (heartbeats every third).

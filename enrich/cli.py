@@ -46,7 +46,7 @@ def _embed(args: argparse.Namespace) -> int:
     from enrich.embed_worker import EmbedWorker
     from enrich.embedder import EmbedderError, load_embedder
     from enrich.settings import EnrichSettings
-    from storywire.bus import Topics, ensure_topics, make_consumer, make_producer
+    from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
     from storywire.cli import CommandError
     from storywire.config import Settings
     from storywire.runtime import Stopper
@@ -60,7 +60,7 @@ def _embed(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
-    consumer = make_consumer(settings.kafka, enrich.embed_group, [topics.raw])
+    consumer = make_consumer(settings.kafka, group_id(settings.kafka, enrich.embed_group, "embed"), [topics.raw])
     producer = make_producer(settings.kafka)
     worker = EmbedWorker(enrich, topics, embedder, consumer, producer)
     ops = _ops(enrich.ops_port, worker)
@@ -79,7 +79,7 @@ def _cluster(args: argparse.Namespace) -> int:
     from enrich.cluster import Clusterer
     from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
     from enrich.settings import EnrichSettings
-    from storywire.bus import Topics, ensure_topics, make_consumer, make_producer
+    from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
     from storywire.cli import CommandError
     from storywire.config import Settings
     from storywire.runtime import Stopper
@@ -95,7 +95,8 @@ def _cluster(args: argparse.Namespace) -> int:
     except RestoreError as exc:
         raise CommandError(str(exc)) from exc
     log.info("clusterer restored", extra={"active": core.active_count, "topic": topics.stories})
-    consumer = make_consumer(settings.kafka, enrich.cluster_group, [topics.embedded])
+    group = group_id(settings.kafka, enrich.cluster_group, "cluster")
+    consumer = make_consumer(settings.kafka, group, [topics.embedded])
     producer = make_producer(settings.kafka)
     service = ClusterService(enrich, topics, core, consumer, producer)
     ops = _ops(enrich.ops_port, service)

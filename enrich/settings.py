@@ -15,14 +15,14 @@ class EnrichSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STORYWIRE_ENRICH_", frozen=True, extra="ignore")
 
     # --- embedding workers -------------------------------------------------------------
-    embed_group: str = "storywire-embed"
+    embed_group: str = ""  # empty: "<topic prefix>-embed" (storywire.bus.group_id)
     # A batch is embedded when it has this many articles or its oldest waited this long.
     batch_max_size: int = Field(default=64, ge=1)
     batch_max_ms: int = Field(default=500, ge=1)
     lead_chars: int = Field(default=500, ge=0)  # characters of the body embedded after the title
 
     # --- clusterer service ---------------------------------------------------------------
-    cluster_group: str = "storywire-cluster"
+    cluster_group: str = ""  # empty: "<topic prefix>-cluster"
     cluster_batch_max_size: int = Field(default=500, ge=1)
     ops_port: int = Field(default=0, ge=0)  # 0 = no ops HTTP server
 

@@ -172,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from index.mappings import ensure_indices, missing_aliases
     from index.settings import crc_checks
     from index.writer import IndexWriter
-    from storywire.bus import Topics, ensure_topics, make_consumer, make_producer
+    from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
     from storywire.runtime import OpsServer, Stopper
 
     settings, index_settings = _settings()
@@ -190,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0  # stopped while Elasticsearch was still unavailable
     consumer = make_consumer(
         settings.kafka,
-        index_settings.group_id,
+        group_id(settings.kafka, index_settings.group_id, "index"),
         [topics.enriched, topics.stories],
         max_poll_interval_ms=600_000,
         max_partition_fetch_bytes=index_settings.max_partition_fetch_bytes,

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class IndexSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STORYWIRE_INDEX_", frozen=True, extra="ignore")
 
-    group_id: str = "storywire-index"
+    group_id: str = ""  # empty: "<topic prefix>-index" (storywire.bus.group_id)
     # Vector size of the mappings; None means "ask the embedding model" (ModelSettings).
     dims: int | None = Field(default=None, ge=1, le=4096)
     # Records are gathered into one bulk request until there are bulk_max_docs of them or

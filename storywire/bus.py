@@ -132,6 +132,13 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**(cfg | overrides))
 
 
+def group_id(settings: KafkaSettings, configured: str, stage: str) -> str:
+    """A stage's consumer group: the configured id, else ``<topic prefix>-<stage>``
+    (``storywire-embed`` with the default prefix), so that two deployments sharing a
+    broker under different prefixes never share a group."""
+    return configured or f"{settings.topic_prefix}-{stage}"
+
+
 def make_consumer(
     settings: KafkaSettings, group_id: str | None, topics: Sequence[str] = (), **overrides: Any
 ) -> KafkaConsumer:

@@ -14,6 +14,20 @@ def test_topics_live_under_the_prefix() -> None:
     assert len(set(t.all())) == 6
 
 
+def test_consumer_groups_follow_the_topic_prefix_unless_set() -> None:
+    from alert.settings import AlertSettings
+    from enrich.settings import EnrichSettings
+    from index.settings import IndexSettings
+    from storywire.bus import group_id
+
+    default, demo = KafkaSettings(), KafkaSettings(topic_prefix="demo")
+    assert group_id(default, EnrichSettings().embed_group, "embed") == "storywire-embed"  # as before
+    assert group_id(demo, EnrichSettings().cluster_group, "cluster") == "demo-cluster"
+    assert group_id(demo, IndexSettings().group_id, "index") == "demo-index"
+    assert group_id(demo, AlertSettings().group_id, "alert") == "demo-alert"
+    assert group_id(demo, "newsroom-a-index", "index") == "newsroom-a-index"  # a configured id wins
+
+
 def test_client_config_passes_security_through_without_leaking() -> None:
     s = KafkaSettings(
         security_protocol="SASL_SSL",
