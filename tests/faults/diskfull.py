@@ -269,3 +269,13 @@ def log_signs(log_file: Path) -> dict[str, int]:
     except OSError:
         return {}
     return {name: len(re.findall(pattern, text)) for name, pattern in LOG_SIGNS.items()}
+
+
+def log_lines(log_file: Path, limit: int = 40, width: int = 220) -> list[str]:
+    """The log's own lines (no stack traces) that match ``LOG_SIGNS``, shortened: what happened, in order."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    signs = re.compile("|".join(LOG_SIGNS.values()))
+    return [line[:width] for line in lines if line.startswith("[") and signs.search(line)][:limit]

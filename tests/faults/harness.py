@@ -12,6 +12,7 @@ searchable (so it includes the pipeline's normal latency).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from kafka import KafkaProducer
 
@@ -34,7 +36,7 @@ from storywire.bus import Topics, client_config, ensure_topics
 from storywire.config import KafkaSettings, StackSettings, cache_dir
 from storywire.stack import Stack
 from storywire.supervisor import STAGES, Supervisor
-from tests.faults.checks import es_count
+from tests.faults.checks import es_articles, es_count
 from tests.faults.corpus import make_stream
 from tests.faults.diskfull import DataDisk, fill_disk, put_block, watch_recovery
 from tests.faults.servers import Proxy429, StreamFeeds, WebhookReceiver
@@ -69,6 +71,9 @@ class Fault:
     released_at_start: int = 0
     released_at_end: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
+    # URLs released but not yet searchable when the fault began (set for the disk fault, which
+    # comes while the pipeline drains its backlog, when no new article is released).
+    in_flight: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -253,11 +258,13 @@ class FaultRun:
     def schedule(self) -> list[Step]:
         s = self.stream_s
         steps = [Step(6, "poison messages", lambda f: self.inject_poison(f))]
-        # Early, while the writer is busy and before the broker restart stalls the pipeline for a minute.
+        # After the stream, while the writer drains the backlog: the one time it is sure to be busy
+        # (earlier, the first kills and the broker restart leave it without input for a minute or more).
         if self.disk is not None and self.disk.mode == "tmpfs":
-            steps.append(Step(8, "disk full: tmpfs 100 % 15 s, then flood stage", self.disk_full, when_writing=True))
+            disk = Step(s + 5, "disk full: tmpfs 100 % 15 s, then flood stage", self.disk_full, when_writing=True)
         else:
-            steps.append(Step(8, "disk full: flood-stage block 15 s (simulated)", self.flood_stage(15), True))
+            disk = Step(s + 5, "disk full: flood-stage block 15 s (simulated)", self.flood_stage(15), when_writing=True)
+        steps.append(disk)
         for stage in PIPELINE:
             steps.append(Step(self.rng.uniform(10, 55), f"SIGKILL {stage} (1)", self.killer(stage)))
             steps.append(Step(self.rng.uniform(140, s - 5), f"SIGKILL {stage} (2)", self.killer(stage)))
@@ -343,6 +350,8 @@ class FaultRun:
 
         def act(f: Fault) -> None:
             f.detail |= {"mode": "simulated", "why": self.disk.why if self.disk is not None else "no DataDisk"}
+            with contextlib.suppress(httpx.HTTPError):
+                f.in_flight = self.not_searchable()
             put_block(self.es_url, indices, True)
             self.later(f, secs, lambda: put_block(self.es_url, indices, False))
 
@@ -354,6 +363,7 @@ class FaultRun:
         disk, indices = self.disk, f"{self.prefix}-articles,{self.prefix}-stories"
 
         def body() -> None:
+            f.in_flight = self.not_searchable()
             try:
                 fill_disk(disk, self.es_url, indices, self._sampling.wait, f.detail)
             finally:
@@ -361,6 +371,12 @@ class FaultRun:
             watch_recovery(self.es_url, indices, self._sampling.wait, f.detail)
 
         self.background(f, body)
+
+    def not_searchable(self) -> list[str]:
+        """URLs of the articles released so far that Elasticsearch does not hold yet."""
+        held = {d["_source"]["url"] for d in es_articles(self.es_url, self.prefix)}
+        released = (self.feeds.article_url(a) for a in self.stream[: self.feeds.released])
+        return [u for u in released if u not in held]
 
     def inject_poison(self, f: Fault) -> None:
         """Bad JSON, an unknown schema version and an oversized value on every consumed topic."""

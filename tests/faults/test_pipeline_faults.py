@@ -37,7 +37,7 @@ import pytest
 
 from storywire.stack import Stack
 from tests.faults import checks
-from tests.faults.diskfull import DataDisk, arm_watermarks, log_signs
+from tests.faults.diskfull import DataDisk, arm_watermarks, log_lines, log_signs
 from tests.faults.harness import FaultRun, make_stack, remove_stack, stack_cli
 
 pytestmark = [pytest.mark.e2e]
@@ -102,7 +102,7 @@ def collect(run: FaultRun) -> dict[str, Any]:
         hi = max(f.released_at_end, lo)
         if rec is not None and f.end is not None:  # everything released until the pipeline had caught up
             hi = max(hi, run.released_by(f.end + rec))
-        window = [run.feeds.article_url(a) for a in run.stream[lo:hi]]
+        window = list(dict.fromkeys(f.in_flight + [run.feeds.article_url(a) for a in run.stream[lo:hi]]))
         rows.append(
             {
                 "fault": f.name,
@@ -155,6 +155,7 @@ def disk_report(run: FaultRun) -> dict[str, Any]:
         "es_peak_used_mib": round(disk.peak_used / 2**20, 1),
         "es_used_mib_at_end": round(used / 2**20, 1),
         "es_log": log_signs(run.stack.elasticsearch.log_file),
+        "es_log_lines": log_lines(run.stack.elasticsearch.log_file),
     }
 
 
@@ -262,7 +263,8 @@ def test_disk_really_filled_and_elasticsearch_recovered(finished: dict[str, Any]
     disk = finished["disk"]
     if disk["mode"] != "tmpfs":
         pytest.skip(f"disk-full fault simulated by the flood-stage block: {disk.get('why')}")
-    row = next(r for r in finished["rows"] if r["fault"].startswith("disk full"))
+    row = next((r for r in finished["rows"] if r["fault"].startswith("disk full")), None)
+    assert row is not None, "the disk-full fault did not run"
     detail = row["detail"]
     assert "error" not in detail, detail
     assert detail.get("full_fill_pct", 0) >= 99.9, f"the tmpfs was not filled: {detail}"
