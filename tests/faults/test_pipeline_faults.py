@@ -4,12 +4,13 @@ The pipeline (ingest, embed, cluster, index, alert as supervised processes) runs
 stack of its own, started on free ports for this test and removed after it. After a
 warm-up (the first 40 articles searchable), while the rest of the stream is released
 over ~3 minutes, the run SIGKILLs every stage twice at seeded random moments, puts
-poison messages on every consumed topic, fills Elasticsearch's data disk (as root a
-256 MiB tmpfs of its own: past the flood-stage watermark, then to 100 % for 15 s, see
-``diskfull.py``; otherwise the flood-stage block is put on by hand), takes the webhook
-receiver down for 60 s, turns one feed hostile (gzip bomb, 1 GB body, stalled
-connection), restarts the Kafka broker, freezes Elasticsearch for 30 s and makes it
-answer 429 for 15 s. Then it checks, once, at the end:
+poison messages on every consumed topic, takes the webhook receiver down for 60 s,
+turns one feed hostile (gzip bomb, 1 GB body, stalled connection), restarts the Kafka
+broker, freezes Elasticsearch for 30 s and makes it answer 429 for 15 s; after the
+stream, while the backlog drains, it fills Elasticsearch's data disk (as root a 256 MiB
+tmpfs of its own: 100 % for 15 s, then past the flood-stage watermark, see
+``diskfull.py``; otherwise the flood-stage block is put on by hand for 15 s). Then it
+checks, once, at the end:
 
 - every article served is in Elasticsearch exactly once (by _id and by URL), in a story
   that exists (following merges), and was placed in exactly one story;
