@@ -62,17 +62,9 @@ import uuid  # noqa: E402
 from collections import Counter  # noqa: E402
 from typing import Any  # noqa: E402
 
+from bench.procstat import rss_mib  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _bench_index() -> Any:
@@ -177,24 +169,11 @@ def indexed(es: Any, prefix: str) -> int:
 
 
 def cleanup(prefix: str) -> None:
-    from kafka.admin import KafkaAdminClient
+    from storywire.config import StackSettings
+    from storywire.demo.pipeline import _wipe
+    from storywire.stack import Stack
 
-    from index.client import make_client
-    from storywire.bus import client_config
-    from storywire.config import ElasticsearchSettings, KafkaSettings
-
-    es = make_client(ElasticsearchSettings(index_prefix=prefix))
-    for name in list(es.indices.get(index=f"{prefix}-*").body):
-        es.indices.delete(index=name)
-    es.close()
-    ks = KafkaSettings(topic_prefix=prefix)
-    admin = KafkaAdminClient(**client_config(ks))
-    try:
-        ours = [t for t in admin.list_topics() if t.startswith(prefix + ".")]
-        if ours:
-            admin.delete_topics(ours)
-    finally:
-        admin.close()
+    _wipe(prefix, Stack(StackSettings()))
 
 
 def main() -> int:

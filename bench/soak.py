@@ -31,23 +31,12 @@ import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
+from bench.procstat import rss_mib  # noqa: E402
 from storywire.config import StackSettings  # noqa: E402
 from storywire.demo.pipeline import _wipe  # noqa: E402
 from storywire.stack import Stack  # noqa: E402
 from tests.faults.checks import es_count  # noqa: E402
 from tests.faults.harness import PIPELINE, FaultRun, make_stack, remove_stack  # noqa: E402
-
-
-def rss_mib(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def error_lines(logs: Path) -> int:

@@ -82,8 +82,8 @@ class WebhookInbox:
         self.httpd.server_close()
 
 
-def _wipe(prefix: str, stack: Stack, state: Path) -> None:
-    """Remove the previous demo's topics, indices and state, so every run starts clean."""
+def _wipe(prefix: str, stack: Stack, state: Path | None = None) -> None:
+    """Remove the topics and indices under ``prefix``, and the ``state`` folder, so every run starts clean."""
     from kafka.admin import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap)
@@ -100,7 +100,8 @@ def _wipe(prefix: str, stack: Stack, state: Path) -> None:
     rows = httpx.get(f"{stack.elasticsearch.url}/_cat/indices/{prefix}-*", params={"format": "json"}, timeout=30)
     for row in rows.json() if rows.status_code == 200 else []:
         httpx.delete(f"{stack.elasticsearch.url}/{row['index']}", timeout=30)
-    shutil.rmtree(state, ignore_errors=True)
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def _host(feed_url: str) -> str:
