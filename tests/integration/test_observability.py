@@ -119,15 +119,13 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
     assert len(keys) == committed
 
 
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "storywire.cli", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
 def _doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "storywire.cli", "doctor", "--skip-model"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return _cli(env, "doctor", "--skip-model")
 
 
 def test_doctor_names_what_to_fix_then_passes(
@@ -141,14 +139,7 @@ def test_doctor_names_what_to_fix_then_passes(
     es_line = next(line for line in first.stdout.splitlines() if "elasticsearch" in line)
     assert es_line.startswith("FAIL elasticsearch") and "fix:" in es_line
 
-    ensure = subprocess.run(
-        [sys.executable, "-m", "storywire.cli", "topics", "ensure"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    ensure = _cli(env, "topics", "ensure")
     assert ensure.returncode == 0, ensure.stdout + ensure.stderr
     es = make_client(es_settings)
     try:
