@@ -18,10 +18,14 @@ class IndexSettings(BaseSettings):
     dims: int | None = Field(default=None, ge=1, le=4096)
     # Records are gathered into one bulk request until there are bulk_max_docs of them or
     # flush_ms has passed since the first; then the bulk is sent and the offsets committed.
-    bulk_max_docs: int = Field(default=1000, ge=1)
+    # These two set the writer's memory ceiling: after a backlog, RSS stays at the high-water
+    # mark of the largest batches it took (Python's allocator keeps its arenas), so they are
+    # kept small; bench/index_memory.py measures it, bench/index.py the throughput.
+    bulk_max_docs: int = Field(default=200, ge=1)
     flush_ms: int = Field(default=500, ge=0)
-    # Per-partition fetch size: an enriched article with a 384-dim vector is ~10 KB.
-    max_partition_fetch_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Per-partition fetch size: an enriched article with a 384-dim vector is ~10 KB, so 1 MiB
+    # is ~100 of them per partition and fetch.
+    max_partition_fetch_bytes: int = Field(default=1024 * 1024, ge=1024)
     poll_timeout_ms: int = Field(default=500, ge=1)
     # Backoff while Elasticsearch refuses (429) or is unreachable: doubles up to the max.
     retry_initial_s: float = Field(default=0.5, gt=0)
