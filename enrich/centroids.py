@@ -5,9 +5,19 @@ Rows hold unit centroids in half precision (100,000 stories at 384 dimensions ta
 checked without touching Python objects. Freed rows are reused. Every value a score
 is computed from is read back exactly as stored, so results do not depend on which
 row a story happens to occupy.
+
+The pre-screen (every article of a chunk against every row, in float32) is the one
+big computation. While the table is small enough (``MIRROR_BYTES``) it keeps an exact
+float32 copy of the rows, so a scan need not widen them first; above that it widens a
+block at a time, which keeps 100,000 stories within their memory budget. A scan can
+run in a background thread (``start_scan``) while the clusterer assigns the previous
+chunk: rows written meanwhile are noted, and ``finish_scan`` recomputes their columns,
+so the result is what a scan started afterwards would give.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -17,22 +27,29 @@ F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 _BLOCK_ROWS = 4096  # rows widened to float32 at a time for the pre-screen product
+MIRROR_BYTES = 64 << 20  # float32 copy kept up to this size (43,690 rows at 384 dimensions)
 
 
 class CentroidTable:
     def __init__(self) -> None:
         self.dim = 0
         self.u: F16 = np.zeros((0, 0), dtype=np.float16)
+        self.u32: F32 | None = None  # exact float32 copy of ``u`` while the table is small
         self.first = np.zeros(0, dtype=np.int64)
         self.last = np.zeros(0, dtype=np.int64)
         self.active = np.zeros(0, dtype=bool)
         self.row_ids: list[str | None] = []
         self.free: list[int] = []
         self.rows = 0  # rows in use or freed (high-water mark)
+        # The scan in flight, and the rows written since it started.
+        self._pool: ThreadPoolExecutor | None = None
+        self._scan: Future[F32] | None = None
+        self._dirty: set[int] | None = None
 
     def set_dim(self, dim: int) -> None:
         self.dim = dim
         self.u = np.zeros((0, dim), dtype=np.float16)
+        self.u32 = np.zeros((0, dim), dtype=np.float32)
 
     def add(self, story_id: str, unit: F32, first: int, last: int) -> int:
         if self.free:
@@ -43,7 +60,7 @@ class CentroidTable:
             row = self.rows
             self.rows += 1
             self.row_ids.append(None)
-        self.u[row] = unit
+        self._write(row, unit)
         self.first[row] = first
         self.last[row] = last
         self.active[row] = True
@@ -59,7 +76,7 @@ class CentroidTable:
         """Store ``total / |total|``; returns the norm (0 leaves the row unchanged)."""
         norm = float(np.linalg.norm(total))
         if norm > 0.0:
-            self.u[row] = (total / norm).astype(np.float16)
+            self._write(row, total / norm)
         return norm
 
     def set_times(self, row: int, first: int, last: int) -> None:
@@ -69,27 +86,81 @@ class CentroidTable:
     def unit64(self, row: int) -> F64:
         return np.asarray(self.u[row], dtype=np.float64)
 
-    def scan(self, vecs: F32) -> F32:
-        """Pre-screen similarities of a chunk of articles with every row, plus one spare
-        column per article for the stories the chunk may open (-inf until refreshed)."""
+    # ---------------------------------------------------------------------- pre-screen
+    def scan(self, vecs: F32, spare: int | None = None) -> F32:
+        """Pre-screen similarities of a chunk of articles with every row, plus ``spare``
+        columns (default: one per article) for rows added later (-inf until refreshed)."""
         width = self.rows
-        grid = np.full((len(vecs), width + len(vecs)), -np.inf, dtype=np.float32)
+        grid = self._grid(len(vecs), width, len(vecs) if spare is None else spare)
+        return self._products(vecs, grid, width, None)
+
+    def start_scan(self, vecs: F32, spare: int) -> None:
+        """Start ``scan(vecs, spare)`` in the background; ``finish_scan`` takes its result.
+
+        Its memory is allocated here, in the calling thread: what a thread frees goes back
+        to that thread's own malloc arena and stays there.
+        """
+        if self._scan is not None:
+            raise RuntimeError("a scan is already in flight")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="centroid-scan")
+        width = self.rows
+        grid = self._grid(len(vecs), width, spare)
+        block = None if self.u32 is not None else np.empty((min(_BLOCK_ROWS, width), self.dim), np.float32)
+        self._dirty = set()
+        self._scan = self._pool.submit(self._products, vecs, grid, width, block)
+
+    @staticmethod
+    def _grid(n: int, width: int, spare: int) -> F32:
+        grid = np.empty((n, width + spare), dtype=np.float32)
+        grid[:, width:] = -np.inf
+        return grid
+
+    def _products(self, vecs: F32, grid: F32, width: int, block: F32 | None) -> F32:
+        """grid[:, :width] = vecs x rows[:width], from the float32 copy or a block at a time."""
+        if self.u32 is not None:
+            np.matmul(vecs, self.u32[:width].T, out=grid[:, :width])
+            return grid
         for a in range(0, width, _BLOCK_ROWS):
             b = min(width, a + _BLOCK_ROWS)
-            grid[:, a:b] = vecs @ self.u[a:b].astype(np.float32).T
+            rows32 = self.u[a:b].astype(np.float32) if block is None else block[: b - a]
+            if block is not None:
+                np.copyto(rows32, self.u[a:b])
+            np.matmul(vecs, rows32.T, out=grid[:, a:b])
         return grid
+
+    def finish_scan(self, vecs: F32) -> F32:
+        """The background scan's grid, with the columns of rows written since it started redone."""
+        if self._scan is None:
+            raise RuntimeError("no scan in flight")
+        try:
+            grid = self._scan.result()
+        finally:
+            self._scan = None
+        dirty, self._dirty = sorted(self._dirty or ()), None
+        if dirty:
+            grid[:, dirty] = vecs @ self._rows32(np.asarray(dirty)).T
+        return grid
+
+    def drop_scan(self) -> None:
+        """Forget a scan in flight (after an error), once it has stopped reading the rows."""
+        if self._scan is not None:
+            self._scan.exception()
+        self._scan = None
+        self._dirty = None
 
     def refresh(self, grid: F32, vecs: F32, start: int, row: int) -> None:
         """Row ``row`` changed: recompute its column for the chunk's articles from ``start`` on."""
         if row >= 0 and start < len(vecs):
-            grid[start:, row] = vecs[start:] @ self.u[row].astype(np.float32)
+            grid[start:, row] = vecs[start:] @ self._rows32(row)
 
     def candidates(self, sims: F32, t: int, floor: float, window: int, limit: int) -> list[int]:
         """Active rows within ``window`` of time ``t`` whose pre-screen similarity reaches ``floor``."""
         sims = sims[: self.rows]
         cand = np.flatnonzero(sims >= floor)
-        if len(cand) == 0:
-            return []
+        if len(cand) <= limit:  # the usual case: a few rows, cheaper one by one than as arrays
+            first, last, active = self.first, self.last, self.active
+            return [r for r in cand.tolist() if active[r] and max(t - last[r], first[r] - t) <= window]
         gap = np.maximum(np.maximum(t - self.last[cand], self.first[cand] - t), 0)
         cand = cand[self.active[cand] & (gap <= window)]
         if len(cand) > limit:
@@ -101,12 +172,31 @@ class CentroidTable:
         n = self.rows
         return [int(r) for r in np.flatnonzero(self.active[:n] & (self.last[:n] < before))]
 
+    # ------------------------------------------------------------------------ internals
+    def _rows32(self, rows: int | npt.NDArray[np.intp]) -> F32:
+        return self.u32[rows] if self.u32 is not None else self.u[rows].astype(np.float32)
+
+    def _write(self, row: int, unit: npt.NDArray[np.floating]) -> None:
+        self.u[row] = unit
+        if self.u32 is not None:
+            self.u32[row] = self.u[row]  # exactly the half-precision value
+        if self._dirty is not None:
+            self._dirty.add(row)
+
     def _grow(self) -> None:
         # In place (realloc, which for big blocks remaps pages instead of copying), so the
         # peak is not the old and the new matrix side by side. No view of these arrays
-        # outlives a method call, which is what makes refcheck=False safe here.
+        # outlives a method call, and a scan in flight is waited for first: that is what
+        # makes refcheck=False safe here.
+        if self._scan is not None:
+            self._scan.exception()  # wait; finish_scan still takes the result
         cap = len(self.u) + max(1024, len(self.u) // 8)
         self.u.resize((cap, self.dim), refcheck=False)
+        if self.u32 is not None:
+            if cap * self.dim * 4 <= MIRROR_BYTES:
+                self.u32.resize((cap, self.dim), refcheck=False)
+            else:
+                self.u32 = None
         self.first.resize(cap, refcheck=False)
         self.last.resize(cap, refcheck=False)
         self.active.resize(cap, refcheck=False)

@@ -76,6 +76,8 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
+    from threadpoolctl import threadpool_limits
+
     from enrich.cluster import Clusterer
     from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
     from enrich.settings import EnrichSettings
@@ -90,6 +92,9 @@ def _cluster(args: argparse.Namespace) -> int:
     ensure_topics(settings.kafka, topics)
     stop = Stopper.install()
     core = Clusterer(enrich, freeze_gc=True)  # this process is the clusterer's alone
+    # The pre-screen runs in a thread of its own beside the assignment (CentroidTable.start_scan):
+    # one BLAS thread for it, so that two threads share two cores rather than three.
+    threadpool_limits(1, user_api="blas")
     try:
         core.restore(read_snapshots(settings.kafka, topics.stories))
     except RestoreError as exc:

@@ -60,7 +60,12 @@ HOUR_MICROS = 3_600_000_000
 # reference counting still frees them as usual. It is off by default because it is
 # process-wide: gc.get_referrers no longer sees frozen objects, which some libraries use.
 _FREEZE_EVERY_STORIES = 5_000
-_PRESCREEN_CELLS = 6_000_000  # batch rows x stories per matrix product (24 MB of float32)
+_PRESCREEN_CELLS = 4_000_000  # chunk rows x stories per pre-screen grid (16 MB of float32)
+# Chunks of at most this many articles, so that the next chunk's scan overlaps this one's
+# assignment. Nothing overlaps the first chunk's scan: it is small, and each next one twice
+# the size of the last (a scan takes about half as long per article as the assignment).
+_CHUNK_ARTICLES = 128
+_FIRST_CHUNK = 16
 
 
 def _freeze() -> None:
@@ -148,24 +153,42 @@ class Clusterer:
         return self.assign_batch([article])[0]
 
     def assign_batch(self, articles: Sequence[EmbeddedArticle]) -> list[Assignment]:
-        """Assign articles in order; the result is the same as assigning them one by one."""
+        """Assign articles in order; the result is the same as assigning them one by one.
+
+        The batch is cut into chunks; while one chunk is assigned, the next one's
+        pre-screen runs in a background thread (``CentroidTable.start_scan``).
+        """
+        if not articles:
+            return []
+        vecs = self._vectors(articles)
         out: list[Assignment] = []
+        table = self._table
+        step = self._chunk_size(_FIRST_CHUNK)
+        table.start_scan(vecs[:step], spare=step)
         i = 0
-        while i < len(articles):
-            step = max(1, min(len(articles) - i, _PRESCREEN_CELLS // max(1, self._table.rows)))
-            chunk = articles[i : i + step]
-            vecs = np.stack([self._vector(a) for a in chunk])
-            grid = self._table.scan(vecs)
-            self._chunk = (vecs, grid)
-            try:
-                for k, art in enumerate(chunk):
+        try:
+            while i < len(articles):
+                grid = table.finish_scan(vecs[i : i + step])
+                nxt = self._chunk_size(2 * step)
+                if i + step < len(articles):
+                    # Rows the current chunk opens get columns too: ``step`` more spare ones.
+                    table.start_scan(vecs[i + step : i + step + nxt], spare=step + nxt)
+                self._chunk = (vecs[i : i + step], grid)
+                for k in range(min(step, len(articles) - i)):
                     self._chunk_pos = k
-                    out.append(self._assign_one(art, vecs[k], grid[k]))
-            finally:
+                    out.append(self._assign_one(articles[i + k], vecs[i + k], grid[k]))
                 self._chunk = None
-                del vecs, grid  # before the next chunk's grid exists, not after (memory peak)
-            i += step
+                del grid  # before the next chunk's grid is taken, not after (memory peak)
+                i += step
+                step = nxt
+        finally:
+            self._chunk = None
+            table.drop_scan()  # after an error: the next batch starts clean
         return out
+
+    def _chunk_size(self, wanted: int) -> int:
+        """Articles in the next chunk: ``wanted``, within the chunk size and the grid's cells."""
+        return max(1, min(wanted, _CHUNK_ARTICLES, _PRESCREEN_CELLS // max(1, self._table.rows)))
 
     def take_changes(self) -> list[Story]:
         """Snapshots (latest version) of every story changed since the last call, in order."""
@@ -221,22 +244,26 @@ class Clusterer:
             _freeze()
 
     # --------------------------------------------------------------------------- scoring
-    def _idf(self, term: str) -> float:
-        return math.log1p(len(self.stories)) - self._lsf.get(term, 0.0) + 1.0
+    def _tfidf_norm(self, weights: dict[str, float]) -> float:
+        base, lsf = math.log1p(len(self.stories)) + 1.0, self._lsf
+        return math.hypot(*[w * (base - lsf.get(term, 0.0)) for term, w in weights.items()])
 
-    def _lexical(self, a_vec: dict[str, float], a_norm: float, st: StoryState) -> float:
+    def _lexical(self, a_weights: dict[str, float], a_norm: float, st: StoryState) -> float:
+        """Cosine of the TF-IDF vectors of ``a_weights`` (norm ``a_norm``) and the story's profile."""
         if a_norm == 0.0 or not st.terms:
             return 0.0
         dot = 0.0
         s_norm = 0.0
         base = math.log1p(len(self.stories)) + 1.0
         lsf = self._lsf
+        a_get = a_weights.get
         for term, w in zip(st.terms, st.weights, strict=True):
-            x = w * (base - lsf.get(term, 0.0))
+            idf = base - lsf.get(term, 0.0)
+            x = w * idf
             s_norm += x * x
-            av = a_vec.get(term)
-            if av is not None:
-                dot += av * x
+            aw = a_get(term)
+            if aw is not None:
+                dot += aw * idf * x
         return dot / (a_norm * math.sqrt(s_norm)) if s_norm else 0.0
 
     def _conflict(self, figures: set[str], st: StoryState) -> float:
@@ -259,12 +286,20 @@ class Clusterer:
         return s.time_weight * (1.0 - math.exp(-((gap / s.time_scale_days) ** 2)))
 
     # ------------------------------------------------------------------------ assignment
-    def _vector(self, article: EmbeddedArticle) -> F32:
-        vec = np.asarray(article.embedding, dtype=np.float32)
-        if len(vec) == 0 or not np.isfinite(vec).all() or not vec.any():
-            raise InvalidEmbedding(f"{article.id}: embedding is empty, not finite or all zeros")
-        self._ensure_dim(len(vec))
-        return vec
+    def _vectors(self, articles: Sequence[EmbeddedArticle]) -> F32:
+        """The articles' embeddings as rows, checked all at once."""
+        sizes = dict.fromkeys(len(a.embedding) for a in articles)  # in order of appearance
+        if 0 in sizes:
+            bad = next(a for a in articles if not a.embedding)
+            raise InvalidEmbedding(f"{bad.id}: embedding is empty")
+        for size in sizes:
+            self._ensure_dim(size)  # raises DimensionMismatch for a second size
+        vecs = np.array([a.embedding for a in articles], dtype=np.float32)
+        ok = np.isfinite(vecs).all(axis=1) & vecs.any(axis=1)
+        if not ok.all():
+            bad = articles[int(np.argmin(ok))]
+            raise InvalidEmbedding(f"{bad.id}: embedding has non-finite values or is all zeros")
+        return vecs
 
     def _ensure_dim(self, dim: int) -> None:
         if self._table.dim == 0:
@@ -289,9 +324,7 @@ class Clusterer:
             self._clock = t
             self._sweep()
         weights = art.terms or article_terms(art, s.lead_chars)  # the embed worker's, else our own
-        base, lsf = math.log1p(len(self.stories)) + 1.0, self._lsf
-        a_vec = {term: w * (base - lsf.get(term, 0.0)) for term, w in weights.items()}
-        a_norm = math.hypot(*a_vec.values())
+        a_norm = self._tfidf_norm(weights)
         # Figures in the title (title weight x name weight): "iPhone 15", "magnitude 7.8".
         figures = {term for term, w in weights.items() if w >= 4.0 and is_figure(term)}
         v64 = v.astype(np.float64)
@@ -301,7 +334,7 @@ class Clusterer:
         for r in self._table.candidates(row_sims, t, s.semantic_floor, window, s.max_candidates):
             st = self.stories[self._table.row_ids[r] or ""]
             sem = float(np.dot(self._table.unit64(r), v64))
-            lex = self._lexical(a_vec, a_norm, st)
+            lex = self._lexical(weights, a_norm, st)
             score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * lex
             score -= self._time_penalty(t, st) + s.conflict_weight * self._conflict(figures, st)
             # The first report in a new language (both languages known), for a story of two
@@ -313,7 +346,7 @@ class Clusterer:
         if scored and scored[0][0] >= s.join_threshold:
             score, sid = scored[0]
             st = self.stories[sid]
-            self._join(st, art, v64, weights, score)
+            self._join(st, art, v64, weights, score, t)
             self._touch(st.row)
             for other_score, other in scored[1:]:
                 if other_score < s.join_threshold:
@@ -321,33 +354,40 @@ class Clusterer:
                 if other in self.stories and st.id in self.stories:
                     st = self._maybe_merge(st, self.stories[other])
             return Assignment(art.id, st.id, score, st.label, False, False)
-        st = self._open(art, v64, weights)
+        st = self._open(art, v64, weights, t)
         self._touch(st.row)
         return Assignment(art.id, st.id, 1.0, st.label, True, False)
 
-    def _open(self, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float]) -> StoryState:
+    def _open(
+        self, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float], t: int
+    ) -> StoryState:
         digest = hashlib.blake2b(f"{art.id}\x00{self._seq}".encode(), digest_size=8).hexdigest()
         self._seq += 1
         if self._freeze_gc and self._seq % _FREEZE_EVERY_STORIES == 0:
             _freeze()
-        st = StoryState(f"st-{digest}", to_micros(art.published))
+        st = StoryState(f"st-{digest}", t)
         norm = float(np.linalg.norm(v64)) or 1.0
         st.scale = norm
         self._attach(st, (v64 / norm).astype(np.float32))
-        self._add_member(st, art, weights, 1.0)
+        self._add_member(st, art, weights, 1.0, t)
         return st
 
     def _join(
-        self, st: StoryState, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float], sim: float
+        self,
+        st: StoryState,
+        art: EmbeddedArticle,
+        v64: npt.NDArray[np.float64],
+        weights: dict[str, float],
+        sim: float,
+        t: int,
     ) -> None:
         self._set_centroid(st, self._table.unit64(st.row) * st.scale + v64)
-        t = to_micros(art.published)
         st.first = min(st.first, t)
         st.last = max(st.last, t)
         self._table.set_times(st.row, st.first, st.last)
-        self._add_member(st, art, weights, sim)
+        self._add_member(st, art, weights, sim, t)
 
-    def _add_member(self, st: StoryState, art: EmbeddedArticle, weights: dict[str, float], sim: float) -> None:
+    def _add_member(self, st: StoryState, art: EmbeddedArticle, weights: dict[str, float], sim: float, t: int) -> None:
         s = self.settings
         st.members.append(art.id)
         self._member_of[art.id] = st.id
@@ -356,7 +396,7 @@ class Clusterer:
         if art.language and art.language not in st.languages:
             st.languages += (sys.intern(art.language),)
         self._update_profile(st, weights)
-        top = Top(sim, art.id, art.title, art.url, art.source, to_micros(art.published))
+        top = Top(sim, art.id, art.title, art.url, art.source, t)
         # Labels follow the closest title and the story's growth (sizes 1, 2, 4, 8...);
         # recomputing them for every member would cost more than the rest of the assignment.
         size = st.size
@@ -382,11 +422,11 @@ class Clusterer:
     def _maybe_merge(self, a: StoryState, b: StoryState) -> StoryState:
         s = self.settings
         sem = float(np.dot(self._table.unit64(a.row), self._table.unit64(b.row)))
-        a_vec = {term: w * self._idf(term) for term, w in a.profile.items()}
-        a_norm = math.hypot(*a_vec.values())
+        profile = a.profile
+        a_norm = self._tfidf_norm(profile)
         gap = max(0, a.first - b.last, b.first - a.last)
         time_pen = s.time_weight * (1.0 - math.exp(-((gap / MICROS_PER_DAY / s.time_scale_days) ** 2)))
-        score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * self._lexical(a_vec, a_norm, b) - time_pen
+        score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * self._lexical(profile, a_norm, b) - time_pen
         if score < s.merge_threshold:
             return a
         keep, gone = (a, b) if (-a.size, a.first, a.id) <= (-b.size, b.first, b.id) else (b, a)

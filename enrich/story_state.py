@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from enrich.features import STOPWORDS, fold, is_figure, title_words, top_terms
-from storywire.messages import Story, StoryArticle, StoryStatus
+from storywire.messages import Story, StoryArticle, StoryStatus, trusted
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS_PER_DAY = 86_400_000_000
@@ -52,7 +52,8 @@ class Top(NamedTuple):
 # A story's top articles rarely change between two of its snapshots: build each message once.
 @functools.lru_cache(maxsize=1 << 14)
 def _story_article(top: Top) -> StoryArticle:
-    return StoryArticle.model_construct(
+    return trusted(
+        StoryArticle,
         id=top.id,
         title=top.title,
         url=top.url,
@@ -140,12 +141,11 @@ class StoryState:
         """Keywords and label from the profile weighted by idf(t) = log_stories - lsf(t) + 1
         (``log_stories`` = log(1 + active stories), ``lsf`` = log(1 + stories with t))."""
         get = lsf.get
-        weights: dict[str, float] = {}
-        words: dict[str, float] = {}  # figures separate events but make poor headlines ("3rd 2023 Russian media")
-        for t, w in zip(self.terms, self.weights, strict=True):
-            x = w * (log_stories - get(t, 0.0) + 1.0)
-            weights[t] = x
-            words[t] = x * 0.25 if is_figure(t) else x
+        terms = self.terms
+        xs = [w * (log_stories - get(t, 0.0) + 1.0) for t, w in zip(terms, self.weights, strict=True)]
+        weights = dict(zip(terms, xs, strict=True))
+        # Figures separate events but make poor headlines ("3rd 2023 Russian media").
+        words = {t: x * 0.25 if is_figure(t) else x for t, x in zip(terms, xs, strict=True)}
         self.keywords = tuple(top_terms(weights, n_keywords))
         self.label = choose_label([(a.similarity, a.title) for a in self.top], words, max_words)
 
@@ -155,7 +155,8 @@ class StoryState:
         members = tuple(self.members)
         if len(members) > max_members:
             members = members[-max_members:]
-        return Story.model_construct(
+        return trusted(
+            Story,
             id=self.id,
             version=self.version,
             label=self.label,
@@ -218,23 +219,31 @@ def _title_keys(title: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _window_score(keys: tuple[str, ...], weights: dict[str, float], max_words: int) -> tuple[float, int, int]:
-    """The best run of words by summed term weight, trimmed of function words at both ends."""
+    """The best run of words by summed term weight, trimmed of function words at both ends.
+
+    The first run (by start, then end) whose total beats every earlier one by more than
+    1e-12. Weights are never negative, so a start whose next ``max_words`` weights
+    together fall short of the best total so far cannot win and is skipped.
+    """
     n = len(keys)
-    best = (0.0, 0, min(n, 1))
     get = weights.get
     ws = [get(k, 0.0) for k in keys]  # each word looked up once, not once per run
+    best, bi, bj = 0.0, 0, min(n, 1)
+    if not any(ws):
+        return best, bi, bj
     stop = [k in STOPWORDS for k in keys]
+    ahead = [0.0] * (n + 1)  # ahead[i]: sum of ws[i:i + max_words]
+    for i in range(n - 1, -1, -1):
+        ahead[i] = ahead[i + 1] + ws[i] - (ws[i + max_words] if i + max_words < n else 0.0)
     for i in range(n):
-        if stop[i]:
+        if stop[i] or ahead[i] * (1.0 + 1e-9) + 1e-9 < best:
             continue
         total = 0.0
         for j in range(i, min(n, i + max_words)):
             total += ws[j]
-            if stop[j]:
-                continue
-            if total > best[0] + 1e-12:
-                best = (total, i, j + 1)
-    return best
+            if total > best + 1e-12 and not stop[j]:
+                best, bi, bj = total, i, j + 1
+    return best, bi, bj
 
 
 def choose_label(titles: list[tuple[float, str]], weights: dict[str, float], max_words: int) -> str:

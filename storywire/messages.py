@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -177,6 +177,30 @@ class Alert(Message):
 
 
 M = TypeVar("M", bound=Message)
+
+
+B = TypeVar("B", bound=BaseModel)
+
+
+def trusted(model: type[B], **values: Any) -> B:
+    """A message from values known to be valid, every field given (``schema_version`` is
+    filled in): ``model_construct`` without its per-field alias and default handling, at a
+    fifth of its cost. For the clusterer, which builds thousands of snapshots a second
+    from state that only ever holds valid values."""
+    fields = model.__pydantic_fields__
+    given = set(values)  # as model_construct records them: schema_version is a default
+    if "schema_version" in fields:
+        values["schema_version"] = SCHEMA_VERSION
+    try:  # in field order, which the JSON serialiser follows
+        ordered = {name: values[name] for name in fields}
+    except KeyError as exc:
+        raise TypeError(f"trusted({model.__name__}) needs every field; {exc} is missing") from None
+    m = model.__new__(model)
+    object.__setattr__(m, "__dict__", ordered)
+    object.__setattr__(m, "__pydantic_fields_set__", given)
+    object.__setattr__(m, "__pydantic_extra__", None)
+    object.__setattr__(m, "__pydantic_private__", None)
+    return m
 
 
 def decode(model: type[M], data: bytes | str) -> M:

@@ -286,3 +286,58 @@ def test_empty_or_non_finite_embeddings_are_refused() -> None:
     with pytest.raises(InvalidEmbedding):
         core.assign(art("nan", "Bad vector", (float("nan"),) + (0.0,) * (DIMS - 1)))
     assert core.active_count == 0
+
+
+def busy_stream() -> list[EmbeddedArticle]:
+    """Twenty events over three days, interleaved, and every 6 hours two stories that merge."""
+    items = []
+    for i in range(12):
+        for e in range(20):
+            when = T0 + timedelta(hours=6 * i + e % 5, minutes=e)
+            v = vec(f"event{e}", i, noise=0.5)
+            items.append(art(f"e{e}-{i}", f"Report {i} on event {e} in Town{e}", v, when, f"s{i % 4}.example"))
+        a, b, when = vec(f"left{i}", 0, 0.0), vec(f"right{i}", 0, 0.0), T0 + timedelta(hours=6 * i)
+        close = mix(a, b, 1.0)  # as in the merge test above
+        flood = [art(f"l{i}", f"Flood in Valencia {i}", mix(a, close, 3.0), when)]
+        flood.append(art(f"r{i}", f"Flood in Valencia {i}", mix(b, close, 3.0), when))
+        flood += [art(f"m{i}-{k}", f"Flood in Valencia {i}", close, when + timedelta(minutes=k + 1)) for k in range(4)]
+        for k, f in enumerate(flood):
+            items.insert(len(items) - 20 + 3 * k, f)
+    return items
+
+
+@pytest.mark.parametrize("mirror", [True, False])
+def test_small_overlapping_chunks_give_what_one_by_one_gives(mirror: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scans of the next chunk run while this one is assigned; rows written meanwhile are redone."""
+    items, settings = busy_stream(), EnrichSettings(join_threshold=0.55, merge_threshold=0.7)
+    by_one = Clusterer(settings)
+    expected = [by_one.assign(a) for a in items]
+    assert sum(s.status is StoryStatus.MERGED for s in by_one.take_changes()) == 8
+    monkeypatch.setattr("enrich.cluster._CHUNK_ARTICLES", 7)
+    if not mirror:
+        monkeypatch.setattr("enrich.centroids.MIRROR_BYTES", 0)
+    core = Clusterer(settings)
+    got = core.assign_batch(items[:100]) + core.assign_batch(items[100:])
+    assert (core._table.u32 is not None) == mirror
+    assert [(g.story_id, round(g.similarity, 9), g.label) for g in got] == [
+        (g.story_id, round(g.similarity, 9), g.label) for g in expected
+    ]
+
+
+def test_an_error_inside_a_batch_leaves_no_scan_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("enrich.cluster._CHUNK_ARTICLES", 5)
+    core = Clusterer()
+    real = Clusterer._assign_one
+    calls = 0
+
+    def failing(self: Clusterer, *args: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 8:
+            raise RuntimeError("boom")
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Clusterer, "_assign_one", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        core.assign_batch(busy_stream()[:20])
+    assert len(core.assign_batch(busy_stream()[20:40])) == 20

@@ -11,8 +11,10 @@ from storywire.messages import (
     EnrichedArticle,
     MalformedMessage,
     Story,
+    StoryArticle,
     UnsupportedSchemaVersion,
     decode,
+    trusted,
 )
 from tests.factories import T0, article, embedded, enriched, story
 
@@ -72,3 +74,18 @@ def test_enriched_is_an_embedded_is_an_article() -> None:
     assert isinstance(e, Article) and isinstance(e, EmbeddedArticle)
     # a consumer reading only Article fields can still parse the richer message
     assert Article.model_validate(e.model_dump(include=set(Article.model_fields))).id == e.id
+
+
+@pytest.mark.parametrize("msg", [story(), story().top_articles[0]])
+def test_trusted_builds_what_model_construct_builds(msg: Story | StoryArticle) -> None:
+    model = type(msg)
+    # every field but schema_version, in reverse order: trusted puts them back in field order
+    values = {name: getattr(msg, name) for name in reversed(model.model_fields) if name != "schema_version"}
+    built = trusted(model, **dict(values))
+    reference = model.model_construct(**values)
+    assert built == reference == msg
+    assert built.model_dump_json() == reference.model_dump_json()
+    assert built.model_fields_set == reference.model_fields_set
+    del values["id"]
+    with pytest.raises(TypeError, match="'id' is missing"):
+        trusted(model, **values)
