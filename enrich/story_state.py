@@ -116,8 +116,15 @@ class StoryState:
     def add_terms(self, weights: dict[str, float], limit: int) -> None:
         prof = self.profile
         get = prof.get
+        # A full profile's weights only grow, so a term not in it makes the cut only with a
+        # weight of at least the lightest one's now: the others need not be sorted.
+        floor = min(self.weights) if len(prof) >= limit else -math.inf
         for term, w in weights.items():
-            prof[term] = get(term, 0.0) + w
+            old = get(term)
+            if old is not None:
+                prof[term] = old + w
+            elif w >= floor:
+                prof[term] = 0.0 + w
         keys = top_terms(prof, limit)
         # Profiles keep these strings: one object per term across all stories.
         self.terms = tuple(map(sys.intern, keys))
@@ -211,14 +218,19 @@ class StoryState:
 
 
 @functools.lru_cache(maxsize=16384)
-def _title_keys(title: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _title_keys(title: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]:
+    """A title's words as written, their folded keys, and which of them are function words."""
     words = tuple(title_words(title))
     if title.isascii():  # one lower() for the whole title; words have no spaces and never become empty
-        return words, tuple(" ".join(words).lower().replace(",", "").split(" ")) if words else ()
-    return words, tuple(fold(w).replace(",", "") for w in words)
+        keys = tuple(" ".join(words).lower().replace(",", "").split(" ")) if words else ()
+    else:
+        keys = tuple(fold(w).replace(",", "") for w in words)
+    return words, keys, tuple(k in STOPWORDS for k in keys)
 
 
-def _window_score(keys: tuple[str, ...], weights: dict[str, float], max_words: int) -> tuple[float, int, int]:
+def _window_score(
+    keys: tuple[str, ...], stop: tuple[bool, ...], weights: dict[str, float], max_words: int
+) -> tuple[float, int, int]:
     """The best run of words by summed term weight, trimmed of function words at both ends.
 
     The first run (by start, then end) whose total beats every earlier one by more than
@@ -231,7 +243,6 @@ def _window_score(keys: tuple[str, ...], weights: dict[str, float], max_words: i
     best, bi, bj = 0.0, 0, min(n, 1)
     if not any(ws):
         return best, bi, bj
-    stop = [k in STOPWORDS for k in keys]
     ahead = [0.0] * (n + 1)  # ahead[i]: sum of ws[i:i + max_words]
     for i in range(n - 1, -1, -1):
         ahead[i] = ahead[i + 1] + ws[i] - (ws[i + max_words] if i + max_words < n else 0.0)
@@ -259,10 +270,10 @@ def choose_label(titles: list[tuple[float, str]], weights: dict[str, float], max
     mass = sum(sorted(weights.values(), reverse=True)[:max_words]) or 1.0
     best: tuple[float, str] = (-math.inf, titles[0][1])
     for sim, title in titles:
-        words, keys = _title_keys(title)
+        words, keys, stop = _title_keys(title)
         if not words:
             continue
-        cover, i, j = _window_score(keys, weights, max_words)
+        cover, i, j = _window_score(keys, stop, weights, max_words)
         score = 0.2 * sim + 0.8 * cover / mass
         if score > best[0] + 1e-12:
             phrase = " ".join(words[i:j])
