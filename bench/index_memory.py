@@ -49,6 +49,9 @@ What it showed (2-core machine shared with the fault suite; RSS in MiB):
   the old defaults. Steady 10/s with the new defaults (``--rate 10 --articles 6000
   --every 30``, alongside the stall run): 66 at start, 69.5 at 2 min, 69.9 at 7.5 min,
   70.0 at 10 min.
+- The soak's slow climb (docs/reliability.md, "Soak run") is another thing: it was the
+  same with the smaller batches (72 -> 98 MiB in 39 min at 10/s, then 95-96), all of it
+  in glibc's main heap while its bytes in use and the tracemalloc figures did not trend.
 """
 
 from __future__ import annotations
