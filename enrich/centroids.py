@@ -43,7 +43,8 @@ class CentroidTable:
         self.rows = 0  # rows in use or freed (high-water mark)
         # The scan in flight, and the rows written since it started.
         self._pool: ThreadPoolExecutor | None = None
-        self._scan: Future[F32] | None = None
+        self._scan: Future[None] | None = None
+        self._scan_grid: F32 = np.zeros((0, 0), dtype=np.float32)
         self._dirty: set[int] | None = None
 
     def set_dim(self, dim: int) -> None:
@@ -89,26 +90,36 @@ class CentroidTable:
     # ---------------------------------------------------------------------- pre-screen
     def scan(self, vecs: F32, spare: int | None = None) -> F32:
         """Pre-screen similarities of a chunk of articles with every row, plus ``spare``
-        columns (default: one per article) for rows added later (-inf until refreshed)."""
+        columns (default: one per article) for rows added later (-inf until refreshed).
+        The rows are split between this thread and the scan thread."""
         width = self.rows
         grid = self._grid(len(vecs), width, len(vecs) if spare is None else spare)
-        return self._products(vecs, grid, width, None)
+        half = width // 2
+        other = self._executor().submit(self._products, vecs, grid, half, width, self._block(width - half))
+        try:
+            self._products(vecs, grid, 0, half, self._block(half))
+        finally:
+            other.result()
+        return grid
 
     def start_scan(self, vecs: F32, spare: int) -> None:
-        """Start ``scan(vecs, spare)`` in the background; ``finish_scan`` takes its result.
+        """Start ``scan(vecs, spare)`` in the scan thread; ``finish_scan`` takes its result.
 
         Its memory is allocated here, in the calling thread: what a thread frees goes back
         to that thread's own malloc arena and stays there.
         """
         if self._scan is not None:
             raise RuntimeError("a scan is already in flight")
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="centroid-scan")
         width = self.rows
         grid = self._grid(len(vecs), width, spare)
-        block = None if self.u32 is not None else np.empty((min(_BLOCK_ROWS, width), self.dim), np.float32)
         self._dirty = set()
-        self._scan = self._pool.submit(self._products, vecs, grid, width, block)
+        self._scan_grid = grid
+        self._scan = self._executor().submit(self._products, vecs, grid, 0, width, self._block(width))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="centroid-scan")
+        return self._pool
 
     @staticmethod
     def _grid(n: int, width: int, spare: int) -> F32:
@@ -116,27 +127,31 @@ class CentroidTable:
         grid[:, width:] = -np.inf
         return grid
 
-    def _products(self, vecs: F32, grid: F32, width: int, block: F32 | None) -> F32:
-        """grid[:, :width] = vecs x rows[:width], from the float32 copy or a block at a time."""
+    def _block(self, rows: int) -> F32 | None:
+        """A buffer for widening rows a block at a time (none needed with the float32 copy)."""
+        return None if self.u32 is not None else np.empty((min(_BLOCK_ROWS, rows), self.dim), np.float32)
+
+    def _products(self, vecs: F32, grid: F32, lo: int, hi: int, block: F32 | None) -> None:
+        """grid[:, lo:hi] = vecs x rows[lo:hi], from the float32 copy or a block at a time."""
         if self.u32 is not None:
-            np.matmul(vecs, self.u32[:width].T, out=grid[:, :width])
-            return grid
-        for a in range(0, width, _BLOCK_ROWS):
-            b = min(width, a + _BLOCK_ROWS)
-            rows32 = self.u[a:b].astype(np.float32) if block is None else block[: b - a]
-            if block is not None:
-                np.copyto(rows32, self.u[a:b])
+            np.matmul(vecs, self.u32[lo:hi].T, out=grid[:, lo:hi])
+            return
+        assert block is not None
+        for a in range(lo, hi, _BLOCK_ROWS):
+            b = min(hi, a + _BLOCK_ROWS)
+            rows32 = block[: b - a]
+            np.copyto(rows32, self.u[a:b])
             np.matmul(vecs, rows32.T, out=grid[:, a:b])
-        return grid
 
     def finish_scan(self, vecs: F32) -> F32:
         """The background scan's grid, with the columns of rows written since it started redone."""
         if self._scan is None:
             raise RuntimeError("no scan in flight")
         try:
-            grid = self._scan.result()
+            self._scan.result()
+            grid = self._scan_grid
         finally:
-            self._scan = None
+            self._scan, self._scan_grid = None, np.zeros((0, 0), dtype=np.float32)
         dirty, self._dirty = sorted(self._dirty or ()), None
         if dirty:
             grid[:, dirty] = vecs @ self._rows32(np.asarray(dirty)).T
@@ -146,7 +161,7 @@ class CentroidTable:
         """Forget a scan in flight (after an error), once it has stopped reading the rows."""
         if self._scan is not None:
             self._scan.exception()
-        self._scan = None
+        self._scan, self._scan_grid = None, np.zeros((0, 0), dtype=np.float32)
         self._dirty = None
 
     def refresh(self, grid: F32, vecs: F32, start: int, row: int) -> None:

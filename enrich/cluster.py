@@ -20,12 +20,14 @@ When an article qualifies for two stories and those stories score above
 and leave memory.
 
 Speed and memory: centroids are rows of one half-precision matrix (100,000 stories at
-384 dimensions in 77 MB); a batch of articles is pre-screened against all of them with
-one float32 matrix product, and the columns of stories changed earlier in the same
-batch are refreshed, so ``assign_batch`` gives what one-by-one ``assign`` would. Final
-scores are computed in float64 from the stored values, so they do not depend on how the
-stream was cut into batches: the same input order gives the same stories, also after
-``restore`` from the snapshots this clusterer emitted (they carry the exact values).
+384 dimensions in 77 MB). A batch is cut into chunks of articles, each pre-screened
+against all the rows with one float32 matrix product; the next chunk's product runs in a
+background thread while this chunk is assigned (``CentroidTable.start_scan``), and the
+columns of stories changed since a product started are computed again, so
+``assign_batch`` gives what one-by-one ``assign`` would. Final scores are computed in
+float64 from the stored values, so they do not depend on how the stream was cut into
+batches: the same input order gives the same stories, also after ``restore`` from the
+snapshots this clusterer emitted (they carry the exact values).
 
     ClusterError
      +-- DimensionMismatch   an embedding's size differs from the stories' centroids
@@ -62,10 +64,11 @@ HOUR_MICROS = 3_600_000_000
 _FREEZE_EVERY_STORIES = 5_000
 _PRESCREEN_CELLS = 4_000_000  # chunk rows x stories per pre-screen grid (16 MB of float32)
 # Chunks of at most this many articles, so that the next chunk's scan overlaps this one's
-# assignment. Nothing overlaps the first chunk's scan: it is small, and each next one twice
-# the size of the last (a scan takes about half as long per article as the assignment).
+# assignment (a scan takes about half as long per article as the assignment). Smaller
+# first chunks, to shorten the one scan nothing overlaps, measured slower: each scan
+# waits for the GIL to start.
 _CHUNK_ARTICLES = 128
-_FIRST_CHUNK = 16
+_SWITCH_INTERVAL_S = 0.0005
 
 
 def _freeze() -> None:
@@ -163,13 +166,16 @@ class Clusterer:
         vecs = self._vectors(articles)
         out: list[Assignment] = []
         table = self._table
-        step = self._chunk_size(_FIRST_CHUNK)
-        table.start_scan(vecs[:step], spare=step)
+        # The scan thread needs the GIL for a moment to start each product; by default it
+        # would wait up to 5 ms for this thread to let go of it.
+        switch = sys.getswitchinterval()
         i = 0
         try:
+            sys.setswitchinterval(min(switch, _SWITCH_INTERVAL_S))
+            step = self._chunk_size()
+            grid = table.scan(vecs[:step], spare=step)  # split between the two threads
             while i < len(articles):
-                grid = table.finish_scan(vecs[i : i + step])
-                nxt = self._chunk_size(2 * step)
+                nxt = self._chunk_size()
                 if i + step < len(articles):
                     # Rows the current chunk opens get columns too: ``step`` more spare ones.
                     table.start_scan(vecs[i + step : i + step + nxt], spare=step + nxt)
@@ -181,14 +187,17 @@ class Clusterer:
                 del grid  # before the next chunk's grid is taken, not after (memory peak)
                 i += step
                 step = nxt
+                if i < len(articles):
+                    grid = table.finish_scan(vecs[i : i + step])
         finally:
             self._chunk = None
             table.drop_scan()  # after an error: the next batch starts clean
+            sys.setswitchinterval(switch)
         return out
 
-    def _chunk_size(self, wanted: int) -> int:
-        """Articles in the next chunk: ``wanted``, within the chunk size and the grid's cells."""
-        return max(1, min(wanted, _CHUNK_ARTICLES, _PRESCREEN_CELLS // max(1, self._table.rows)))
+    def _chunk_size(self) -> int:
+        """Articles in the next chunk: at most ``_CHUNK_ARTICLES``, and the grid's cells bounded."""
+        return max(1, min(_CHUNK_ARTICLES, _PRESCREEN_CELLS // max(1, self._table.rows)))
 
     def take_changes(self) -> list[Story]:
         """Snapshots (latest version) of every story changed since the last call, in order."""
