@@ -59,9 +59,13 @@ HOUR_MICROS = 3_600_000_000
 # collection (a tenth of the clusterer's time with 10,000 stories). With
 # ``freeze_gc=True`` (the `storywire cluster` process) the objects alive after a restore
 # and every this many stories opened are moved out of its sight with gc.freeze();
-# reference counting still frees them as usual. It is off by default because it is
-# process-wide: gc.get_referrers no longer sees frozen objects, which some libraries use.
+# reference counting still frees them as usual. The same mode lets 50,000 new containers
+# (not 700) pile up before a young collection: an article makes dozens, and every early
+# collection promotes the batch's live objects to older generations (3% here). It is off
+# by default because it is process-wide: gc.get_referrers no longer sees frozen objects,
+# which some libraries use.
 _FREEZE_EVERY_STORIES = 5_000
+_YOUNG_GC_THRESHOLD = 50_000
 _PRESCREEN_CELLS = 4_000_000  # chunk rows x stories per pre-screen grid (16 MB of float32)
 # Chunks of at most this many articles, so that the next chunk's scan overlaps this one's
 # assignment (a scan takes about half as long per article as the assignment). Smaller
@@ -118,6 +122,8 @@ class Clusterer:
     ) -> None:
         self.settings = settings or EnrichSettings()
         self._freeze_gc = freeze_gc
+        if freeze_gc:
+            gc.set_threshold(max(gc.get_threshold()[0], _YOUNG_GC_THRESHOLD), *gc.get_threshold()[1:])
         self._now = now
         self._table = CentroidTable()
         self.stories: dict[str, StoryState] = {}  # active stories only
@@ -275,19 +281,21 @@ class Clusterer:
                 dot += aw * idf * x
         return dot / (a_norm * math.sqrt(s_norm)) if s_norm else 0.0
 
-    def _conflict(self, figures: set[str], st: StoryState) -> float:
-        if not figures:
-            return 0.0
+    def _conflict(self, weights: dict[str, float], st: StoryState) -> float:
+        """1 when the story's headline figures and the article's title figures (title weight x
+        name weight, 4 or more: "iPhone 15", "magnitude 7.8") are both there and disjoint."""
         heavy = 2.0 * st.size  # a figure in the titles of about half the members or more
         seen_figure = False
         for term, w in zip(st.terms, st.weights, strict=True):  # heaviest first
             if w < heavy:
                 break
             if is_figure(term):
-                if term in figures:
+                if weights.get(term, 0.0) >= 4.0:
                     return 0.0
                 seen_figure = True
-        return 1.0 if seen_figure else 0.0
+        if not seen_figure:
+            return 0.0
+        return 1.0 if any(w >= 4.0 and is_figure(term) for term, w in weights.items()) else 0.0
 
     def _time_penalty(self, t: int, st: StoryState) -> float:
         gap = max(0, t - st.last, st.first - t) / MICROS_PER_DAY
@@ -334,8 +342,6 @@ class Clusterer:
             self._sweep()
         weights = art.terms or article_terms(art, s.lead_chars)  # the embed worker's, else our own
         a_norm = self._tfidf_norm(weights)
-        # Figures in the title (title weight x name weight): "iPhone 15", "magnitude 7.8".
-        figures = {term for term, w in weights.items() if w >= 4.0 and is_figure(term)}
         v64 = v.astype(np.float64)
         lang = art.language
         scored: list[tuple[float, str]] = []
@@ -345,7 +351,7 @@ class Clusterer:
             sem = float(np.dot(self._table.unit64(r), v64))
             lex = self._lexical(weights, a_norm, st)
             score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * lex
-            score -= self._time_penalty(t, st) + s.conflict_weight * self._conflict(figures, st)
+            score -= self._time_penalty(t, st) + s.conflict_weight * self._conflict(weights, st)
             # The first report in a new language (both languages known), for a story of two
             # or more reports sharing a name or figure with it (EnrichSettings.cross_language_bonus).
             if lex > 0.0 and lang and st.size >= 2 and st.languages and lang not in st.languages:

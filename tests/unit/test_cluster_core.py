@@ -247,15 +247,19 @@ def test_the_service_mode_moves_the_restored_state_out_of_the_garbage_collectors
     first.assign_batch(stream())
     wire = first.take_changes()
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     Clusterer().restore(wire)
     assert gc.get_freeze_count() == 0  # off by default: it is process-wide
+    assert gc.get_threshold() == thresholds
     try:
         core = Clusterer(freeze_gc=True)
         core.restore(wire)
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] >= 50_000  # fewer young collections, too
         assert core.assign(kremlin(9)).story_id == core.resolve(first.assign(kremlin(9)).story_id)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_an_embedding_of_another_size_is_refused() -> None:
