@@ -41,10 +41,9 @@ class CentroidTable:
         self.row_ids: list[str | None] = []
         self.free: list[int] = []
         self.rows = 0  # rows in use or freed (high-water mark)
-        # The scan in flight, and the rows written since it started.
+        # The scan in flight (its future and the grid it fills), and the rows written since it started.
         self._pool: ThreadPoolExecutor | None = None
-        self._scan: Future[None] | None = None
-        self._scan_grid: F32 = np.zeros((0, 0), dtype=np.float32)
+        self._scan: tuple[Future[None], F32] | None = None
         self._dirty: set[int] | None = None
 
     def set_dim(self, dim: int) -> None:
@@ -113,8 +112,7 @@ class CentroidTable:
         width = self.rows
         grid = self._grid(len(vecs), width, spare)
         self._dirty = set()
-        self._scan_grid = grid
-        self._scan = self._executor().submit(self._products, vecs, grid, 0, width, self._block(width))
+        self._scan = (self._executor().submit(self._products, vecs, grid, 0, width, self._block(width)), grid)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -147,11 +145,11 @@ class CentroidTable:
         """The background scan's grid, with the columns of rows written since it started redone."""
         if self._scan is None:
             raise RuntimeError("no scan in flight")
+        done, grid = self._scan
         try:
-            self._scan.result()
-            grid = self._scan_grid
+            done.result()
         finally:
-            self._scan, self._scan_grid = None, np.zeros((0, 0), dtype=np.float32)
+            self._scan = None
         dirty, self._dirty = sorted(self._dirty or ()), None
         if dirty:
             grid[:, dirty] = vecs @ self._rows32(np.asarray(dirty)).T
@@ -160,8 +158,8 @@ class CentroidTable:
     def drop_scan(self) -> None:
         """Forget a scan in flight (after an error), once it has stopped reading the rows."""
         if self._scan is not None:
-            self._scan.exception()
-        self._scan, self._scan_grid = None, np.zeros((0, 0), dtype=np.float32)
+            self._scan[0].exception()
+        self._scan = None
         self._dirty = None
 
     def refresh(self, grid: F32, vecs: F32, start: int, row: int) -> None:
@@ -204,7 +202,7 @@ class CentroidTable:
         # outlives a method call, and a scan in flight is waited for first: that is what
         # makes refcheck=False safe here.
         if self._scan is not None:
-            self._scan.exception()  # wait; finish_scan still takes the result
+            self._scan[0].exception()  # wait; finish_scan still takes the result
         cap = len(self.u) + max(1024, len(self.u) // 8)
         self.u.resize((cap, self.dim), refcheck=False)
         if self.u32 is not None:
