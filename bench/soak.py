@@ -15,7 +15,7 @@ without bound shows as a steady climb after the warm-up.
 
 ``--index-variant`` runs one more index writer beside the pipeline's, on the same topics
 under its own consumer group and index prefix, with the settings or environment given
-(``notrim:STORYWIRE_INDEX_MALLOC_TRIM_S=0``, ``jemalloc:LD_PRELOAD=...``): an A/B of
+(``off:STORYWIRE_INDEX_RECLAIM_S=0``, ``jemalloc:LD_PRELOAD=...``): an A/B of
 the writer's memory on one stream in one run. Its RSS is an extra column.
 
 It runs against the local stack (``storywire stack up``) under a fresh prefix that is

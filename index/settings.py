@@ -27,9 +27,10 @@ class IndexSettings(BaseSettings):
     # is ~100 of them per partition and fetch.
     max_partition_fetch_bytes: int = Field(default=1024 * 1024, ge=1024)
     poll_timeout_ms: int = Field(default=500, ge=1)
-    # Give the heap's freed pages back to the kernel this often (glibc malloc_trim; 0: never):
-    # without it the writer's resident size creeps up with heap fragmentation.
-    malloc_trim_s: float = Field(default=30.0, ge=0)
+    # This often, a full garbage collection then glibc's malloc_trim (0: never): without it the
+    # writer's resident size creeps up, with reference cycles kafka-python's poll leaves behind
+    # (they hold a batch of records each) and with heap fragmentation (storywire/memory.py).
+    reclaim_s: float = Field(default=30.0, ge=0)
     # Backoff while Elasticsearch refuses (429) or is unreachable: doubles up to the max.
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)

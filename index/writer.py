@@ -34,7 +34,7 @@ from index.client import IndexNames
 from index.documents import Backoff, Outcome, article_lines, classify, story_action
 from index.settings import IndexSettings
 from storywire.bus import DeadLetters, Topics, decode_records, poll_records
-from storywire.memory import PeriodicTrim
+from storywire.memory import PeriodicReclaim
 from storywire.messages import EnrichedArticle, Story
 from storywire.runtime import commit_after_batch
 
@@ -93,7 +93,7 @@ class IndexWriter:
         self.dead = DeadLetters(producer, topics, "index")
         self.stop = stop or threading.Event()
         self._sleep = sleep or self.stop.wait
-        self._trim = PeriodicTrim(settings.malloc_trim_s)
+        self._reclaim = PeriodicReclaim(settings.reclaim_s)
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self.retries = 0  # attempts that failed, for tests and logs
         self.paused = False
@@ -118,7 +118,7 @@ class IndexWriter:
                     inflight = None
                 if records:
                     inflight = (pool.submit(self._write, ops), records)
-                self._trim()
+                self._reclaim()
             if inflight is not None:
                 self._finish(*inflight)
         except Interrupted:
