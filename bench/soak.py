@@ -142,6 +142,8 @@ def main() -> int:
                     print("soak: the pipeline did not catch up within 5 minutes after the stream ended")
                     break
             time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("soak: interrupted; the summary covers the samples so far")
     finally:
         extra.stop()
         for name, _ in args.index_variant:

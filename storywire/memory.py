@@ -4,8 +4,9 @@ Two things made the index writer's resident size creep up during a steady stream
 (docs/reliability.md, "Soak run"):
 
 - **Reference cycles that hold a batch.** kafka-python 3.0's ``poll`` leaves a cycle
-  behind each time a wait inside it times out: the ``KafkaTimeoutError``, its traceback
-  and the frames on it, whose ``f_back`` chain reaches the caller's frames. A caller
+  behind each time a wait inside it times out: its selector keeps the
+  ``KafkaTimeoutError`` in a dict that a frame on the exception's own traceback holds.
+  Those frames' ``f_back`` chain reaches the caller's frames. A caller
   frame that has returned keeps its last locals, in the writer the list of records it
   collected (about 10 KB each). Only a full collection frees such cycles, and Python runs
   one when the objects that survived grow by a quarter: in the writer, every ~35 minutes,
