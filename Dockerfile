@@ -11,7 +11,9 @@ COPY storywire ./storywire
 COPY ingest ./ingest
 COPY enrich ./enrich
 COPY index ./index
+COPY search ./search
 COPY alert ./alert
+COPY devtools ./devtools
 # The same package the tests install (`pip install -e .[dev]` in ./sw), without the dev extras.
 RUN pip install .
 

@@ -38,12 +38,13 @@ def register(sub: Any) -> None:
 
 
 def _rules(path: Path | None) -> tuple[RuleSet, Path]:
-    from storywire.cli import CommandError
+    from storywire.commands import CommandError
 
     if path is None:
         from alert.settings import AlertSettings
+        from storywire.config import load
 
-        path = AlertSettings().rules_file
+        path = load(AlertSettings).rules_file
     try:
         return load_rules(path), path
     except AlertError as exc:
@@ -80,7 +81,8 @@ def _test(args: argparse.Namespace) -> int:
     from alert.engine import Engine
     from alert.render import email_message, slack_payload
     from alert.settings import AlertSettings
-    from storywire.cli import CommandError
+    from storywire.commands import CommandError
+    from storywire.config import load
     from storywire.messages import Alert, MessageError, Story, decode
 
     rules, _ = _rules(args.rules)
@@ -110,7 +112,7 @@ def _test(args: argparse.Namespace) -> int:
             time=story.updated,
         )
         print(f"# rule {rule.name!r} does NOT fire for story {story.id}; this is what it would look like")
-    settings = AlertSettings()
+    settings = load(AlertSettings)
     link = settings.link(story.id)
     if args.channel in ("webhook", "all"):
         print("# webhook payload (Slack-compatible JSON)")
@@ -125,8 +127,8 @@ def _test(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from alert.service import AlertService
     from alert.settings import AlertSettings
-    from storywire.cli import CommandError
-    from storywire.config import KafkaSettings
+    from storywire.commands import CommandError
+    from storywire.config import KafkaSettings, load
     from storywire.runtime import OpsServer, Stopper
 
     overrides: dict[str, Any] = {}
@@ -134,12 +136,12 @@ def _run(args: argparse.Namespace) -> int:
         overrides["rules_file"] = args.rules
     if args.state_dir:
         overrides["state_dir"] = args.state_dir
-    settings = AlertSettings(**overrides)
+    settings = load(AlertSettings, **overrides)
     rules, _ = _rules(settings.rules_file)
     stop = Stopper.install()
     from kafka.errors import KafkaError
 
-    kafka = KafkaSettings()
+    kafka = load(KafkaSettings)
     try:
         service = AlertService(kafka, settings, rules)
     except AlertError as exc:

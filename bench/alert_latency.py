@@ -32,11 +32,11 @@ from kafka.admin import KafkaAdminClient
 from alert.rules import parse_rules
 from alert.service import AlertService
 from alert.settings import AlertSettings
+from devtools.receivers import WebhookReceiver
+from devtools.samples import story
 from storywire.bus import Topics, client_config, encode, key_bytes, make_producer
 from storywire.config import KafkaSettings
 from storywire.messages import Story, utcnow
-from tests.factories import story
-from tests.fixtures.alerts.receivers import WebhookReceiver
 
 RULES = parse_rules("- {name: brk, kind: breaking, min_articles: 3, min_sources: 2, window: 1h}")
 SOURCES = ("a.example", "b.example", "c.example")

@@ -3,7 +3,7 @@
     python bench/e2e.py [--duration 300] [--rates 10 20 40 80] [--step 60] [--feeds 20]
 
 Every stage (ingest, embed, cluster, index run, alert, api) runs as its own process under
-``storywire.supervisor.Supervisor``, against the running ``storywire stack`` with a fresh
+``storywire.app.supervisor.Supervisor``, against the running ``storywire stack`` with a fresh
 topic and index prefix (deleted afterwards). A feed server in a child process serves
 ``--feeds`` RSS feeds on 127.0.0.1 and releases new articles at a controlled rate,
 round-robin over the feeds. The articles are synthetic but varied: invented events
@@ -247,10 +247,10 @@ def main() -> int:
     ap.add_argument("--feeds", type=int, default=20)
     args = ap.parse_args()
 
-    from storywire.config import StackSettings
-    from storywire.demo.pipeline import DEMO_RULES, WebhookInbox, _wipe
-    from storywire.stack import Stack
-    from storywire.supervisor import STAGES, Supervisor
+    from devtools.demo.pipeline import DEMO_RULES, WebhookInbox, wipe
+    from devtools.stack import Stack
+    from devtools.stack.settings import StackSettings
+    from storywire.app.supervisor import STAGES, Supervisor
 
     stack = Stack(StackSettings())
     stack.up()
@@ -414,7 +414,7 @@ def main() -> int:
         inbox.stop()
         server.terminate()
         server.join(5)
-        _wipe(prefix, stack, work)
+        wipe(prefix, stack, work)
         obs.http.close()
 
 

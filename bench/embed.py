@@ -27,11 +27,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from kafka.admin import KafkaAdminClient
 
 from enrich.embed_worker import EmbedWorker
-from enrich.embedder import load_embedder
 from enrich.features import embedding_text
 from enrich.settings import EnrichSettings
 from storywire.bus import Topics, client_config, encode, ensure_topics, key_bytes, make_consumer, make_producer
 from storywire.config import KafkaSettings, ModelSettings
+from storywire.embedder import load_embedder
 from storywire.messages import Article, PublishedFrom
 
 _TEXT = (

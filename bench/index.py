@@ -39,10 +39,10 @@ from kafka.admin import KafkaAdminClient  # noqa: E402
 from index.client import IndexNames, make_client  # noqa: E402
 from index.documents import article_doc, story_action  # noqa: E402
 from index.mappings import ensure_indices  # noqa: E402
-from index.search import StoryQuery  # noqa: E402
-from index.searcher import SearchService  # noqa: E402
 from index.settings import IndexSettings, crc_checks  # noqa: E402
 from index.writer import IndexWriter  # noqa: E402
+from search.query import StoryQuery  # noqa: E402
+from search.service import SearchService  # noqa: E402
 from storywire.bus import Topics, client_config, ensure_topics, key_bytes, make_consumer, make_producer  # noqa: E402
 from storywire.config import ElasticsearchSettings, KafkaSettings, ModelSettings  # noqa: E402
 from storywire.messages import EnrichedArticle, PublishedFrom, Story, StoryArticle  # noqa: E402
@@ -216,7 +216,7 @@ def bench_search(es_settings: ElasticsearchSettings, n: int, queries: int, model
     texts = [words(2) for _ in range(queries)]
     embed_ms: list[float] = []
     if model:
-        from enrich.embedder import load_embedder
+        from storywire.embedder import load_embedder
 
         embedder = load_embedder(ModelSettings())
         for text in texts:

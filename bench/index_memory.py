@@ -182,11 +182,11 @@ def indexed(es: Any, prefix: str) -> int:
 
 
 def cleanup(prefix: str) -> None:
-    from storywire.config import StackSettings
-    from storywire.demo.pipeline import _wipe
-    from storywire.stack import Stack
+    from devtools.demo.pipeline import wipe
+    from devtools.stack import Stack
+    from devtools.stack.settings import StackSettings
 
-    _wipe(prefix, Stack(StackSettings()))
+    wipe(prefix, Stack(StackSettings()))
 
 
 def main() -> int:
@@ -239,7 +239,7 @@ def main() -> int:
     }
     proxy = None
     if args.proxy:
-        from tests.faults.servers import Proxy429
+        from devtools.faults.servers import Proxy429
 
         proxy = Proxy429(ElasticsearchSettings().url)
         env["STORYWIRE_ES_URL"] = proxy.url
@@ -254,7 +254,7 @@ def main() -> int:
         cmd = [sys.executable, __file__, "--writer-traced", str(trace_out), "--every", str(args.every)]
         cmd += ["--warm", str(args.warm), "--top", str(args.top)]
     else:
-        cmd = [sys.executable, "-m", "storywire.cli", "index", "run"]
+        cmd = [sys.executable, "-m", "storywire.app.cli", "index", "run"]
     log = Path(f"/tmp/{prefix}-writer.log")
     print(f"prefix {prefix}; writer {' '.join(cmd[1:3])}; extra env {args.env}; log {log}", flush=True)
     writer = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)

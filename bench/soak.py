@@ -1,6 +1,6 @@
 """Soak run: the whole pipeline at a steady rate for a long time, watching memory, lag and errors.
 
-Serves a synthetic stream (tests/faults/corpus.py) at ``--rate`` articles per second for
+Serves a synthetic stream (devtools/faults/corpus.py) at ``--rate`` articles per second for
 ``--minutes``, runs ingest, embed, cluster, index and alert as supervised processes
 (the fault suite's harness, without faults) and prints every ``--every`` seconds:
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as ``python bench/soak.py``: the repository root must be importable (tests.faults).
+# Run as ``python bench/soak.py``: the repository root must be importable (devtools).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,12 +38,12 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from bench.procstat import rss_mib  # noqa: E402
-from storywire.config import StackSettings  # noqa: E402
-from storywire.demo.pipeline import _wipe  # noqa: E402
-from storywire.stack import Stack  # noqa: E402
-from storywire.supervisor import STAGES, Supervisor  # noqa: E402
-from tests.faults.checks import es_count  # noqa: E402
-from tests.faults.harness import PIPELINE, FaultRun, make_stack, remove_stack  # noqa: E402
+from devtools.demo.pipeline import wipe  # noqa: E402
+from devtools.faults.checks import es_count  # noqa: E402
+from devtools.faults.harness import PIPELINE, FaultRun, make_stack, remove_stack  # noqa: E402
+from devtools.stack import Stack  # noqa: E402
+from devtools.stack.settings import StackSettings  # noqa: E402
+from storywire.app.supervisor import STAGES, Supervisor  # noqa: E402
 
 
 def error_lines(logs: Path) -> int:
@@ -69,7 +69,13 @@ def variant_writers(run: FaultRun, variants: list[tuple[str, dict[str, str]]]) -
     sup = Supervisor({f"index-{n}": STAGES["index"] for n, _ in variants}, base, ops_base_port=None)
     for child, (name, env) in zip(sup.children, variants, strict=True):
         log = run.workdir / "logs" / f"{child.name}.log"
-        child.argv = ["sh", "-c", f'exec "$0" -m storywire.cli "$@" >>"{log}" 2>&1', sys.executable, *STAGES["index"]]
+        child.argv = [
+            "sh",
+            "-c",
+            f'exec "$0" -m storywire.app.cli "$@" >>"{log}" 2>&1',
+            sys.executable,
+            *STAGES["index"],
+        ]
         child.env |= env | {
             "STORYWIRE_INDEX_GROUP_ID": f"{run.prefix}-index-{name}",
             "STORYWIRE_ES_INDEX_PREFIX": f"{run.prefix}-v{name}",
@@ -150,7 +156,7 @@ def main() -> int:
             print(f"soak: index-{name} wrote {es_count(stack.elasticsearch.url, f'{run.prefix}-v{name}', 5)} articles")
         run.stop()
         errors_at_end = error_lines(work / "logs")
-        _wipe(run.prefix, stack, work / "state")
+        wipe(run.prefix, stack, work / "state")
         if args.own_stack:
             remove_stack(stack)
         if not args.keep_logs:

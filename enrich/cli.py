@@ -44,15 +44,15 @@ def _ops(port: int, service: Any) -> Any:
 
 def _embed(args: argparse.Namespace) -> int:
     from enrich.embed_worker import EmbedWorker
-    from enrich.embedder import EmbedderError, load_embedder
     from enrich.settings import EnrichSettings
     from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
-    from storywire.cli import CommandError
-    from storywire.config import Settings
+    from storywire.commands import CommandError
+    from storywire.config import Settings, load
+    from storywire.embedder import EmbedderError, load_embedder
     from storywire.runtime import Stopper
 
     settings = Settings.load()
-    enrich = EnrichSettings()
+    enrich = load(EnrichSettings)
     stop = Stopper.install()  # before the model loads, so an early SIGTERM still exits cleanly
     try:
         embedder = load_embedder(settings.model)
@@ -82,12 +82,12 @@ def _cluster(args: argparse.Namespace) -> int:
     from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
     from enrich.settings import EnrichSettings
     from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
-    from storywire.cli import CommandError
-    from storywire.config import Settings
+    from storywire.commands import CommandError
+    from storywire.config import Settings, load
     from storywire.runtime import Stopper
 
     settings = Settings.load()
-    enrich = EnrichSettings()
+    enrich = load(EnrichSettings)
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
     stop = Stopper.install()
@@ -116,21 +116,21 @@ def _cluster(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from enrich.embedder import EmbedderError, load_embedder
     from enrich.eval import EvalError, evaluate, format_report
     from enrich.settings import EnrichSettings
-    from storywire.cli import CommandError
-    from storywire.config import ModelSettings
+    from storywire.commands import CommandError
+    from storywire.config import ModelSettings, load
+    from storywire.embedder import EmbedderError, load_embedder
 
     modes = ["dated", "concurrent"] if args.both else ["concurrent"] if args.concurrent else ["dated"]
     try:
-        model = ModelSettings()
+        model = load(ModelSettings)
         embedder = load_embedder(model)
         report = evaluate(
             args.dataset,
             lambda texts: _encode_with_progress(embedder, texts),
             embedder.name,
-            EnrichSettings(),
+            load(EnrichSettings),
             modes=modes,
             with_references=not args.no_references,
         )

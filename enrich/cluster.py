@@ -51,6 +51,7 @@ from enrich.centroids import F16, F32, CentroidTable
 from enrich.features import article_terms, is_figure
 from enrich.settings import EnrichSettings
 from enrich.story_state import MICROS_PER_DAY, StoryState, Top, to_micros
+from storywire.config import defaults
 from storywire.messages import EmbeddedArticle, Story, StoryStatus, utcnow
 
 HOUR_MICROS = 3_600_000_000
@@ -120,7 +121,7 @@ class Clusterer:
     def __init__(
         self, settings: EnrichSettings | None = None, now: Callable[[], datetime] = utcnow, freeze_gc: bool = False
     ) -> None:
-        self.settings = settings or EnrichSettings()
+        self.settings = settings or defaults(EnrichSettings)
         self._freeze_gc = freeze_gc
         if freeze_gc:
             gc.set_threshold(max(gc.get_threshold()[0], _YOUNG_GC_THRESHOLD), *gc.get_threshold()[1:])

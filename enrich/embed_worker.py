@@ -7,7 +7,7 @@ embedded in efficient batches. Per batch: decode (poison -> dead letters), embed
 plus lead, produce EmbeddedArticles keyed by article id, flush, then commit: a crash
 repeats a batch, never loses one, and the id key makes the repeat harmless downstream.
 
-    EmbedderError (enrich.embedder)   the model cannot be loaded or run: the worker stops
+    EmbedderError (storywire.embedder)   the model cannot be loaded or run: the worker stops
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 from prometheus_client import Counter, Histogram
 
-from enrich.embedder import Embedder, EmbedderError
 from enrich.features import lead, terms, title_and_lead
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Topics, decode_records, encode, key_bytes, poll_records
+from storywire.embedder import Embedder, EmbedderError
 from storywire.messages import Article, EmbeddedArticle
 from storywire.runtime import commit_after_batch
 

@@ -30,6 +30,7 @@ import numpy.typing as npt
 from enrich.cluster import Clusterer
 from enrich.features import embedding_text
 from enrich.settings import EnrichSettings
+from storywire.config import defaults
 from storywire.messages import Article, EmbeddedArticle, PublishedFrom
 
 
@@ -203,7 +204,7 @@ def evaluate(
     with_references: bool = True,
 ) -> dict[str, Any]:
     """Figures for each mode ("dated": real dates; "concurrent": one day)."""
-    settings = settings or EnrichSettings()
+    settings = settings or defaults(EnrichSettings)
     items = load_dataset(path)
     gold = [it.event for it in items]
     vectors = embed([embedding_text(it.article, settings.lead_chars) for it in items])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import datetime
@@ -48,10 +47,9 @@ def register(sub: Any) -> None:
 
 def _settings(args: argparse.Namespace) -> Any:
     from ingest.settings import IngestSettings
+    from storywire.config import load
 
-    path = os.environ.get("STORYWIRE_CONFIG")  # the same optional env file as Settings.load
-    kw: dict[str, Any] = {"_env_file": path} if path else {}
-    settings = IngestSettings(**kw)
+    settings = load(IngestSettings)
     if getattr(args, "file", None):
         settings = settings.model_copy(update={"feeds_file": args.file})
     return settings
@@ -59,7 +57,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def _load(path: Path) -> Any:
     from ingest.feeds import load_feeds
-    from storywire.cli import CommandError
+    from storywire.commands import CommandError
 
     try:
         return load_feeds(path)
@@ -99,7 +97,7 @@ def _add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from ingest.feeds import FeedSpec, merge, save_feeds
-    from storywire.cli import CommandError
+    from storywire.commands import CommandError
 
     settings = _settings(args)
     try:
@@ -124,7 +122,7 @@ def _add(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     from ingest.feeds import save_feeds
     from ingest.state import StateStore
-    from storywire.cli import CommandError
+    from storywire.commands import CommandError
 
     settings = _settings(args)
     feeds = _load(settings.feeds_file)
@@ -157,7 +155,7 @@ def _enable(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from ingest.feeds import merge, parse_opml, save_feeds
-    from storywire.cli import CommandError
+    from storywire.commands import CommandError
 
     settings = _settings(args)
     try:
@@ -189,7 +187,7 @@ def _health(poller: Any) -> tuple[bool, dict[str, str]]:
 
 def _ingest(args: argparse.Namespace) -> int:
     from ingest.service import FeedsFile, build_poller, close_poller, run_forever, run_once
-    from storywire.cli import CommandError
+    from storywire.commands import CommandError
     from storywire.config import Settings
     from storywire.runtime import OpsServer, Stopper, heartbeat_health
 

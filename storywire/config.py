@@ -6,19 +6,30 @@ field name in upper case, for example ``STORYWIRE_KAFKA_BOOTSTRAP_SERVERS`` or
 read before the environment (the environment wins). Secrets are ``SecretStr``: they
 print as ``**********`` and are only unwrapped where a client is built.
 
-Settings are built once per process (``Settings.load()``) and passed in; no module
-reads a global settings object.
+Every section of every stage is built by one function, ``load(Section)``, so the
+environment and the file are read the same way everywhere; a command builds its sections
+once and passes them in. No core reads the environment, and no module keeps a global
+settings object.
+
+    ConfigError   STORYWIRE_CONFIG names a file that cannot be read, or a value is invalid
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CONFIG_ENV = "STORYWIRE_CONFIG"
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be loaded: an unreadable file or an invalid value."""
 
 
 def cache_dir() -> Path:
@@ -29,6 +40,34 @@ def cache_dir() -> Path:
 
 def _section(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
+
+
+def config_file() -> Path | None:
+    """The file ``STORYWIRE_CONFIG`` names, if any; a name that is not a readable file is an error."""
+    name = os.environ.get(CONFIG_ENV)
+    if not name:
+        return None
+    path = Path(name)
+    if not path.is_file():
+        raise ConfigError(f"{CONFIG_ENV}={name}: no such file")
+    return path
+
+
+def load(section: type[S], **values: Any) -> S:
+    """One section's effective settings: ``values`` given here, then the environment, then the
+    ``STORYWIRE_CONFIG`` file, then the defaults. Every command builds its sections this way."""
+    path = config_file()
+    kw: dict[str, Any] = {"_env_file": str(path)} if path else {}
+    try:
+        return section(**kw, **values)
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def defaults(section: type[S]) -> S:
+    """A section with its defaults only, read from nowhere: for cores and tests that were
+    given no settings (a core never reads the environment)."""
+    return section.model_construct()
 
 
 class KafkaSettings(BaseSettings):
@@ -62,29 +101,6 @@ class ElasticsearchSettings(BaseSettings):
     request_timeout_s: float = Field(default=30.0, gt=0)
 
 
-class StackSettings(BaseSettings):
-    """The local development stack started by ``storywire stack``."""
-
-    model_config = _section("STORYWIRE_STACK_")
-
-    dir: Path = Field(default_factory=lambda: cache_dir() / "stack")
-    kafka_version: str = "3.9.2"
-    scala_version: str = "2.13"
-    es_version: str = "8.19.21"
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    es_port: int = 9200
-    es_transport_port: int = 9300
-    kafka_heap: str = "512m"
-    es_heap: str = "512m"
-    es_user: str = "storywire-es"  # only used when the launcher runs as root
-    # Secured mode: x-pack security with this user (file realm) and HTTPS from a local CA.
-    es_security: bool = False
-    es_username: str = "storywire"
-    es_password: SecretStr = SecretStr("storywire-dev-password")
-    start_timeout_s: float = Field(default=180.0, gt=0)
-
-
 class ModelSettings(BaseSettings):
     model_config = _section("STORYWIRE_MODEL_")
 
@@ -102,57 +118,14 @@ class LogSettings(BaseSettings):
 
 
 class Settings(BaseModel):
-    """Every section together; a service takes the sections it needs."""
+    """The connection sections most commands need together; a service takes what it needs."""
 
     model_config = ConfigDict(frozen=True)
 
     kafka: KafkaSettings
     es: ElasticsearchSettings
-    stack: StackSettings
     model: ModelSettings
 
     @classmethod
-    def load(cls, env_file: str | os.PathLike[str] | None = None) -> Settings:
-        path = env_file or os.environ.get("STORYWIRE_CONFIG")
-        kw: dict[str, Any] = {"_env_file": str(path)} if path else {}
-        return cls(
-            kafka=KafkaSettings(**kw),
-            es=ElasticsearchSettings(**kw),
-            stack=StackSettings(**kw),
-            model=ModelSettings(**kw),
-        )
-
-
-# Each stage keeps its own section next to its code; "module:Class".
-STAGE_SECTIONS = [
-    "ingest.settings:IngestSettings",
-    "enrich.settings:EnrichSettings",
-    "index.settings:IndexSettings",
-    "alert.settings:AlertSettings",
-]
-
-
-def all_sections() -> list[type[BaseSettings]]:
-    """Every settings section, the kernel's and the stages' (for docs, doctor and the compose check)."""
-    sections: list[type[BaseSettings]] = [
-        KafkaSettings,
-        ElasticsearchSettings,
-        StackSettings,
-        ModelSettings,
-        LogSettings,
-    ]
-    for ref in STAGE_SECTIONS:
-        module, _, name = ref.partition(":")
-        sections.append(getattr(importlib.import_module(module), name))
-    return sections
-
-
-def known_env_vars() -> dict[str, type[BaseSettings]]:
-    """Every environment variable a setting is read from, mapped to its section."""
-    out: dict[str, type[BaseSettings]] = {}
-    for section in all_sections():
-        prefix = str(section.model_config.get("env_prefix", ""))
-        for name, field in section.model_fields.items():
-            alias = field.validation_alias if isinstance(field.validation_alias, str) else None
-            out[(alias or prefix + name).upper()] = section
-    return out
+    def load(cls) -> Settings:
+        return cls(kafka=load(KafkaSettings), es=load(ElasticsearchSettings), model=load(ModelSettings))

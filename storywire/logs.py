@@ -50,9 +50,9 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str | None = None, json_lines: bool = False) -> None:
     """Set up the root logger; arguments win over STORYWIRE_LOG_LEVEL / STORYWIRE_LOG_JSON."""
-    from storywire.config import LogSettings
+    from storywire.config import LogSettings, load
 
-    settings = LogSettings()
+    settings = load(LogSettings)
     json_lines = json_lines or settings.json_lines
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else KeyValueFormatter())

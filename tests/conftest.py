@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from storywire.config import ElasticsearchSettings, KafkaSettings, StackSettings
-from storywire.stack import Stack
+from devtools.stack import Stack
+from devtools.stack.settings import StackSettings
+from storywire.config import ElasticsearchSettings, KafkaSettings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

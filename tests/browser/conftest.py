@@ -85,10 +85,10 @@ def serve(app: Any) -> Iterator[str]:
 @pytest.fixture
 def site(es_settings: ElasticsearchSettings) -> Iterator[Site]:
     """The API with the web page mounted, over this test's (initially empty) indices."""
-    from index.api import create_app
-    from index.searcher import SearchService
     from index.settings import IndexSettings
-    from index.web import mount_web
+    from search.api import create_app
+    from search.service import SearchService
+    from search.web import mount_web
 
     es = make_client(es_settings)
     ensure_indices(es, IndexNames(es_settings.index_prefix), DIMS)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+from devtools.samples import enriched, story
 from storywire.messages import EnrichedArticle, Story, StoryArticle, StoryStatus
-from tests.factories import enriched, story
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -16,9 +16,9 @@ import sys
 
 import pytest
 
-from storywire.demo.corpus import load_demo_articles
-from storywire.demo.pipeline import _wipe
-from storywire.stack import Stack
+from devtools.demo.corpus import load_demo_articles
+from devtools.demo.pipeline import wipe
+from devtools.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def test_demo_feeds_become_stories_and_an_alert(stack: Stack, prefix: str, tmp_p
         [
             sys.executable,
             "-m",
-            "storywire.cli",
+            "storywire.app.cli",
             "demo",
             "--once",
             "--prefix",
@@ -63,4 +63,4 @@ def test_demo_feeds_become_stories_and_an_alert(stack: Stack, prefix: str, tmp_p
         assert result["alerts"], "no alert arrived at the webhook"
         assert all(a.get("text") for a in result["alerts"])
     finally:
-        _wipe(prefix, stack, tmp_path / prefix)
+        wipe(prefix, stack, tmp_path / prefix)

@@ -36,10 +36,10 @@ from typing import Any
 
 import pytest
 
-from storywire.stack import Stack
-from tests.faults import checks
-from tests.faults.diskfull import DataDisk, arm_watermarks, log_lines, log_signs
-from tests.faults.harness import FaultRun, make_stack, remove_stack, stack_cli
+from devtools.faults import checks
+from devtools.faults.diskfull import DataDisk, arm_watermarks, log_lines, log_signs
+from devtools.faults.harness import FaultRun, make_stack, remove_stack, stack_cli
+from devtools.stack import Stack
 
 pytestmark = [pytest.mark.e2e]
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.receivers import WebhookReceiver
+from devtools.samples import story
 from storywire.bus import Topics, encode, ensure_topics, key_bytes, make_producer
 from storywire.config import KafkaSettings
 from storywire.messages import Story, utcnow
-from tests.factories import story
-from tests.fixtures.alerts.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def start(kafka_settings: KafkaSettings, tmp_path: Path, hook: WebhookReceiver, 
         "STORYWIRE_ALERT_WEBHOOK_URLS": hook.url,
     }
     with (tmp_path / log).open("wb") as err:
-        return subprocess.Popen([sys.executable, "-m", "storywire.cli", "alert"], env=env, stdout=err, stderr=err)
+        return subprocess.Popen([sys.executable, "-m", "storywire.app.cli", "alert"], env=env, stdout=err, stderr=err)
 
 
 def delivered(tmp_path: Path) -> int:

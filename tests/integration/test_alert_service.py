@@ -11,11 +11,11 @@ import pytest
 from alert.rules import parse_rules
 from alert.service import AlertService
 from alert.settings import AlertSettings
+from devtools.receivers import SmtpReceiver, WebhookReceiver
+from devtools.samples import story
 from storywire.bus import Topics, encode, key_bytes, make_consumer, make_producer, poll_records
 from storywire.config import KafkaSettings
 from storywire.messages import Alert, Story, decode, utcnow
-from tests.factories import story
-from tests.fixtures.alerts.receivers import SmtpReceiver, WebhookReceiver
 
 pytestmark = pytest.mark.integration
 

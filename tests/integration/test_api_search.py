@@ -9,14 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from index.api import create_app
+from devtools.samples import T0, enriched, story
 from index.client import IndexNames, make_client
 from index.health import combined
-from index.searcher import SearchService
 from index.settings import IndexSettings
+from search.api import create_app
+from search.service import SearchService
 from storywire.config import ElasticsearchSettings, KafkaSettings
 from storywire.messages import StoryStatus
-from tests.factories import T0, enriched, story
 from tests.integration.test_index_helpers import load
 
 pytestmark = pytest.mark.integration

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from devtools.samples import article
 from storywire.bus import (
     DeadLetters,
     Topics,
@@ -18,7 +19,6 @@ from storywire.bus import (
 )
 from storywire.config import KafkaSettings
 from storywire.messages import Article
-from tests.factories import article
 
 pytestmark = pytest.mark.integration
 

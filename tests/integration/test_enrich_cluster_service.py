@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from devtools.samples import read_topic
 from enrich.cluster import Clusterer
 from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
 from enrich.settings import EnrichSettings
 from storywire.bus import Topics, encode, ensure_topics, key_bytes, make_consumer, make_producer, poll_records
 from storywire.config import KafkaSettings
 from storywire.messages import EmbeddedArticle, EnrichedArticle, Story, decode
-from tests.factories import read_topic
 from tests.unit.test_cluster_core import T0, art, kremlin, vec
 
 pytestmark = pytest.mark.integration

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from devtools.samples import article, read_topic
 from enrich.embed_worker import EmbedWorker
-from enrich.embedder import load_embedder
 from enrich.features import article_terms
 from enrich.settings import EnrichSettings
 from storywire.bus import Topics, encode, ensure_topics, key_bytes, make_consumer, make_producer, poll_records
 from storywire.config import KafkaSettings, ModelSettings
+from storywire.embedder import load_embedder
 from storywire.messages import EmbeddedArticle, decode
-from tests.factories import article, read_topic
 
 pytestmark = pytest.mark.integration
 

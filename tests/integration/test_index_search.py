@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from enrich.embedder import SentenceTransformerEmbedder, load_embedder
+from devtools.samples import T0, enriched, story
 from index.client import IndexNames, make_client
 from index.mappings import migrate
-from index.search import ArticleQuery, SortBy, StoryQuery
-from index.searcher import SearchService
 from index.settings import IndexSettings
+from search.query import ArticleQuery, SortBy, StoryQuery
+from search.service import SearchService
 from storywire.config import ElasticsearchSettings, ModelSettings
+from storywire.embedder import SentenceTransformerEmbedder, load_embedder
 from storywire.messages import EnrichedArticle, Story, StoryArticle, StoryStatus
-from tests.factories import T0, enriched, story
 from tests.integration.test_index_helpers import count, load
 
 pytestmark = pytest.mark.integration

@@ -9,15 +9,15 @@ from datetime import timedelta
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
+from devtools.samples import T0, enriched, story
 from index.client import IndexNames, make_client
-from index.search import StoryQuery
-from index.searcher import SearchService
 from index.settings import IndexSettings
+from search.query import StoryQuery
+from search.service import SearchService
 from storywire.bus import Topics
 from storywire.config import ElasticsearchSettings, KafkaSettings
 from storywire.memory import reclaim
 from storywire.messages import StoryArticle, StoryStatus
-from tests.factories import T0, enriched, story
 from tests.integration.test_index_helpers import (
     Proxy,
     committed,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from kafka import TopicPartition
 
+from devtools.httpserver import FeedServer, Response
 from ingest.coordination import GroupOwnership, partition_for
 from ingest.feeds import FeedSpec
-from ingest.localserver import FeedServer, Response
 from ingest.service import build_poller, close_poller, run_once
 from ingest.settings import IngestSettings
 from storywire.bus import Topics, make_consumer

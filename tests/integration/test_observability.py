@@ -14,11 +14,11 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from devtools.samples import enriched
 from index.client import IndexNames, make_client
 from index.mappings import ensure_indices
 from storywire.bus import Topics, client_config, encode, ensure_topics, key_bytes, make_producer
 from storywire.config import ElasticsearchSettings, KafkaSettings
-from tests.factories import enriched
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
     _produce(kafka_settings, topics.enriched, 1, 30)
     with (tmp_path / "index.log").open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "storywire.cli", "index", "run"], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "storywire.app.cli", "index", "run"], env=env, stdout=log, stderr=log
         )
     try:
         deadline = time.monotonic() + 120
@@ -120,7 +120,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "storywire.cli", *args]
+    cmd = [sys.executable, "-m", "storywire.app.cli", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 

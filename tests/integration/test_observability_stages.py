@@ -1,6 +1,6 @@
 """Every long-running stage as a real process: /health turns ready, /metrics names its figures, SIGTERM exits 0.
 
-The stages run under ``storywire.supervisor.Supervisor`` (as ``storywire run`` starts
+The stages run under ``storywire.app.supervisor.Supervisor`` (as ``storywire run`` starts
 them), each with its own ops port, against the real stack with a unique prefix. Nothing
 flows through them here; what is checked is the ops contract every stage shares.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from storywire.app.supervisor import STAGES, Supervisor
 from storywire.config import ElasticsearchSettings, KafkaSettings
-from storywire.supervisor import STAGES, Supervisor
 
 pytestmark = pytest.mark.integration
 

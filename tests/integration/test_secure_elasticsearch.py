@@ -13,9 +13,10 @@ import pytest
 from elasticsearch import AuthenticationException
 from elasticsearch import ConnectionError as ESConnectionError
 
+from devtools.stack.elasticsearch import Elasticsearch as ESNode
+from devtools.stack.settings import StackSettings
 from index.client import make_client
-from storywire.config import ElasticsearchSettings, StackSettings
-from storywire.stack.elasticsearch import Elasticsearch as ESNode
+from storywire.config import ElasticsearchSettings
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +77,7 @@ def test_no_credentials_is_refused(secured: ESNode, prefix: str) -> None:
 
 
 def test_tls_is_verified_against_the_ca(secured: ESNode, prefix: str, tmp_path: Path) -> None:
-    from storywire.stack.tls import make_certificates
+    from devtools.stack.tls import make_certificates
 
     other_ca = make_certificates(tmp_path / "other")
     es = make_client(

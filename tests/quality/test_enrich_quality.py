@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from enrich.embedder import load_embedder
 from enrich.eval import evaluate
 from storywire.config import ModelSettings
+from storywire.embedder import load_embedder
 
 pytestmark = pytest.mark.quality
 

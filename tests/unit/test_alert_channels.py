@@ -15,8 +15,8 @@ from alert.channels import EmailChannel, WebhookChannel
 from alert.errors import DeliveryFailed, DeliveryRejected
 from alert.render import slack_payload
 from alert.settings import AlertSettings
+from devtools.receivers import SmtpReceiver, WebhookReceiver
 from storywire.messages import Alert, Story, decode
-from tests.fixtures.alerts.receivers import SmtpReceiver, WebhookReceiver
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storywire.cli import main
+from storywire.app.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
 RULES = str(FIXTURES / "rules.yaml")

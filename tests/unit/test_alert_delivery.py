@@ -14,9 +14,9 @@ from alert.engine import StoryState
 from alert.errors import DeliveryFailed, DeliveryRejected
 from alert.rules import parse_rules
 from alert.state import AlertState
+from devtools.receivers import WebhookReceiver
+from devtools.samples import T0, story
 from storywire.messages import Alert
-from tests.factories import T0, story
-from tests.fixtures.alerts.receivers import WebhookReceiver
 
 
 class Recorder:

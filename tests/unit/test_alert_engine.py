@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from alert.engine import Engine, StoryState
 from alert.rules import parse_rules
+from devtools.samples import T0, story
 from storywire.messages import Alert, Story, StoryArticle, StoryStatus
-from tests.factories import T0, story
 
 SOURCES = tuple(f"s{i}.example" for i in range(30))
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from alert.errors import RulesError
 from alert.query import Query
 from alert.rules import BreakingRule, VelocityRule, WatchRule, load_rules, parse_rules
-from tests.factories import story
+from devtools.samples import story
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts"
 

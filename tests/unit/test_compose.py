@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from storywire.cli import build_parser
-from storywire.config import ElasticsearchSettings, StackSettings, known_env_vars
+from devtools.stack.settings import StackSettings
+from storywire.app.cli import build_parser
+from storywire.app.sections import known_env_vars
+from storywire.config import ElasticsearchSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -63,7 +65,7 @@ def test_health_check_probes_the_port_the_stage_serves(name: str) -> None:
         assert _health_port(svc) == int(cmd[cmd.index("--port") + 1])
         assert any(p.endswith(f":{cmd[cmd.index('--port') + 1]}") for p in svc["ports"])
     else:
-        from storywire.supervisor import OPS_PORT_VARS
+        from storywire.app.supervisor import OPS_PORT_VARS
 
         assert _health_port(svc) == int(svc["environment"][OPS_PORT_VARS[name]])
 

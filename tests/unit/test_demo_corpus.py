@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storywire.demo import DemoArticle, DemoDataError, load_demo_articles, load_demo_outlets
-from storywire.demo.corpus import parse_demo_data
+from devtools.demo import DemoArticle, DemoDataError, load_demo_articles, load_demo_outlets
+from devtools.demo.corpus import parse_demo_data
 
 ARTICLES = load_demo_articles()
 OUTLETS = load_demo_outlets()

@@ -18,7 +18,7 @@ import feedparser
 import httpx
 import pytest
 
-from storywire.demo import DemoArticle, DemoFeedServer, FeedServerError, Outlet, load_demo_articles
+from devtools.demo import DemoArticle, DemoFeedServer, FeedServerError, Outlet, load_demo_articles
 
 START = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 ARTICLES = load_demo_articles()

@@ -15,9 +15,9 @@ import pytest
 
 from enrich.cluster import Clusterer
 from enrich.embed_worker import embed_articles
-from enrich.embedder import SentenceTransformerEmbedder, load_embedder
 from enrich.eval import concurrent, load_dataset
 from storywire.config import ModelSettings
+from storywire.embedder import SentenceTransformerEmbedder, load_embedder
 from storywire.messages import Article, PublishedFrom
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "enrich"

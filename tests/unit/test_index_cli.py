@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devtools.samples import T0, enriched, story
 from index.documents import article_doc, story_action
-from index.render import articles_table, stories_table, story_text, table
-from index.search import ArticlePage, Bucket, StoryDetail, StoryPage, TimeBucket, article_hit, story_hit
 from index.settings import IndexSettings, crc_checks
-from storywire.cli import build_parser
-from tests.factories import T0, enriched, story
+from search.query import ArticlePage, Bucket, StoryDetail, StoryPage, TimeBucket, article_hit, story_hit
+from search.render import articles_table, stories_table, story_text, table
+from storywire.app.cli import build_parser
 
 
 def test_search_arguments() -> None:

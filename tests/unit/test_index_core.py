@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from index import search as s
+from devtools.samples import T0, enriched, story
 from index.documents import Backoff, Outcome, article_action, article_doc, article_json, classify, growth, story_action
 from index.mappings import article_mappings, story_mappings
+from search import query as s
 from storywire.messages import StoryStatus
-from tests.factories import T0, enriched, story
 
 
 def test_article_action_uses_the_article_id_and_fits_the_mapping() -> None:

@@ -16,11 +16,11 @@ from elasticsearch import ConnectionError as ESConnectionError
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 
+from devtools.samples import enriched, story
 from index.client import IndexNames
 from index.settings import IndexSettings
 from index.writer import IndexWriter
 from storywire.bus import Topics
-from tests.factories import enriched, story
 
 TOPICS = Topics("t")
 

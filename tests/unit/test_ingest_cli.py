@@ -10,7 +10,7 @@ import pytest
 from ingest.feeds import load_feeds
 from ingest.settings import IngestSettings
 from ingest.state import StateStore
-from storywire.cli import main
+from storywire.app.cli import main
 
 OPML = b"""<?xml version="1.0"?><opml version="2.0"><body>
 <outline text="Tech"><outline type="rss" text="B" xmlUrl="https://b.example/rss"/></outline>

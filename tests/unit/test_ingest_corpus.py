@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import pytest
 
+from devtools.httpserver import FeedServer, Response
 from ingest.errors import IngestError
 from ingest.feeds import FeedSpec
 from ingest.fetch import Fetcher
-from ingest.localserver import FeedServer, Response
 from ingest.parse import ParsedFeed, parse_feed
 from ingest.settings import IngestSettings
 from storywire.messages import Article

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler
 import httpx
 import pytest
 
+from devtools.httpserver import FeedServer, Response, endless_body, never_answer
 from ingest.errors import (
     BlockedAddress,
     BodyTooLarge,
@@ -22,7 +23,6 @@ from ingest.errors import (
     UnsupportedScheme,
 )
 from ingest.fetch import Fetcher, is_public_address
-from ingest.localserver import FeedServer, Response, endless_body, never_answer
 from ingest.settings import IngestSettings
 
 RSS = b"<rss version='2.0'><channel><title>t</title><item><title>x</title><link>http://a.example/1</link></item></channel></rss>"

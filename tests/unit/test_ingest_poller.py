@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.httpserver import FeedServer, Response
 from ingest.feeds import FeedSpec, save_feeds
 from ingest.fetch import Fetcher
-from ingest.localserver import FeedServer, Response
 from ingest.poller import Poller
 from ingest.service import FeedsFile, run_forever
 from ingest.settings import IngestSettings

@@ -4,6 +4,7 @@ from datetime import datetime
 import pytest
 from pydantic import ValidationError
 
+from devtools.samples import T0, article, embedded, enriched, story
 from storywire.messages import (
     Alert,
     Article,
@@ -16,7 +17,6 @@ from storywire.messages import (
     decode,
     trusted,
 )
-from tests.factories import T0, article, embedded, enriched, story
 
 
 @pytest.mark.parametrize(

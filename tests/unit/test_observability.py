@@ -14,6 +14,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError, RebalanceInProgressError
 from prometheus_client import REGISTRY
 
+from devtools.samples import embedded, enriched
 from enrich.cli import _encode_with_progress
 from enrich.cluster import Clusterer
 from enrich.cluster_service import ClusterService
@@ -29,7 +30,6 @@ from storywire.config import ElasticsearchSettings
 from storywire.logs import JsonFormatter, configure_logging
 from storywire.messages import EmbeddedArticle
 from storywire.runtime import OpsServer, Progress, commit_after_batch, heartbeat_health
-from tests.factories import embedded, enriched
 
 
 class Clock:

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from storywire.config import StackSettings
-from storywire.stack.kafka import Kafka
-from storywire.stack.process import port_free
+from devtools.stack.kafka import Kafka
+from devtools.stack.process import port_free
+from devtools.stack.settings import StackSettings
 
 
 def _closed_port() -> int:

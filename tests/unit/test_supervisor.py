@@ -2,7 +2,7 @@ import sys
 import time
 from pathlib import Path
 
-from storywire.supervisor import Backoff, Supervisor
+from storywire.app.supervisor import Backoff, Supervisor
 
 
 def test_backoff_doubles_to_a_cap_and_resets_after_a_healthy_run() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from index import search as s
-from index.web import queries as wq
-from tests.factories import T0, story
+from devtools.samples import T0, story
+from search import query as s
+from search.web import queries as wq
 
 
 def _hit(sid: str, **kw: Any) -> s.StoryHit:

@@ -17,11 +17,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from index.api import create_app
 from index.client import IndexNames
-from index.searcher import SearchService
 from index.settings import IndexSettings
-from index.web import mount_web
+from search.api import create_app
+from search.service import SearchService
+from search.web import mount_web
 
 
 def _closed_port() -> int:
@@ -68,7 +68,7 @@ def test_assets_are_served_by_name_only(client: TestClient) -> None:
 
 
 def test_scripts_never_parse_strings_as_html() -> None:
-    for entry in resources.files("index.web.assets").iterdir():
+    for entry in resources.files("search.web.assets").iterdir():
         if entry.name.endswith(".js"):
             code = [line for line in entry.read_text().splitlines() if not line.strip().startswith("//")]
             text = "\n".join(code)

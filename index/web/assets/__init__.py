@@ -1,1 +1,0 @@
-"""HTML, CSS and JavaScript of the web page (package data, served by ``index.web.routes``)."""

@@ -1,0 +1,182 @@
+"""SearchService: sends the bodies built in ``search`` to Elasticsearch and maps the answers.
+
+One service is shared by the CLI and the HTTP API (and later the web page). The
+embedding function is passed in; without one, search is text only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from elastic_transport import TransportError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
+from prometheus_client import Counter, Histogram
+
+from index.client import IndexNames
+from index.settings import IndexSettings
+from search import query as s
+from search.errors import BadQuery, SearchUnavailable, StoryNotFound
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[str], Sequence[float]]
+
+SEARCH_SECONDS = Histogram("storywire_index_search_seconds", "Search latency in the service", ["kind"])
+SEARCH_ERRORS = Counter("storywire_index_search_errors_total", "Searches that failed", ["kind", "error"])
+
+
+class SearchService:
+    def __init__(
+        self, es: Elasticsearch, names: IndexNames, settings: IndexSettings, embed: EmbedFn | None = None
+    ) -> None:
+        self.es = es
+        self.names = names
+        self.settings = settings
+        self.embed = embed
+
+    # ------------------------------------------------------------ stories
+
+    def search_stories(self, q: s.StoryQuery) -> s.StoryPage:
+        _check_range(q.start, q.end, q.page, q.size)
+        with SEARCH_SECONDS.labels("stories").time():
+            if not q.q.strip():
+                resp = self._search("stories", self.names.stories, s.browse_stories_body(q))
+                hits = tuple(s.story_hit(h["_source"]) for h in resp["hits"]["hits"])
+                return s.StoryPage(total=s.total_hits(resp), page=q.page, size=q.size, results=hits)
+            n = s.window(q.page, q.size, self.settings.candidates)
+            searches: list[tuple[str, dict[str, Any]]] = [
+                (self.names.stories, s.story_text_body(q, n)),
+                (self.names.articles, s.member_body(q.q, n)),
+            ]
+            vector = self._vector(q.q)
+            if vector is not None:
+                searches.append((self.names.stories, s.story_knn_body(q, vector, n, self.settings.knn_min_similarity)))
+            responses = self._msearch("stories", searches)
+            rankings = [s.hit_ids(responses[0]), s.member_story_ids(responses[1])]
+            rankings += [s.hit_ids(r) for r in responses[2:]]
+            fused = s.rrf(rankings, self.settings.rrf_k)
+            docs = self._fetch("stories", self.names.stories, s.fetch_stories_body([i for i, _ in fused], q), fused)
+            ordered = s.order_fused(fused, docs, q.sort, "last_seen")
+            start = (q.page - 1) * q.size
+            page = tuple(s.story_hit(src, score) for src, score in ordered[start : start + q.size])
+            return s.StoryPage(total=len(ordered), page=q.page, size=q.size, results=page)
+
+    def get_story(self, story_id: str) -> s.StoryHit:
+        try:
+            resp = self.es.get(index=self.names.stories, id=story_id, source_excludes=["centroid", "titles"])
+        except NotFoundError as exc:
+            if "index_not_found" in str(exc):
+                raise self._unavailable("story", exc) from exc
+            raise StoryNotFound(f"no story {story_id!r}") from exc
+        except (ApiError, TransportError) as exc:
+            raise self._unavailable("story", exc) from exc
+        return s.story_hit(resp["_source"])
+
+    def story(self, story_id: str, page: int = 1, size: int = 50) -> s.StoryDetail:
+        """The story, its articles oldest first (absorbed stories' too), sources and timeline."""
+        _check_range(None, None, page, size)
+        with SEARCH_SECONDS.labels("story").time():
+            hit = self.get_story(story_id)
+            interval = s.histogram_interval(hit.first_seen, hit.last_seen)
+            body = s.story_articles_body([hit.id, *hit.absorbed], page, size, interval)
+            resp = self._search("story", self.names.articles, body)
+            return s.StoryDetail(
+                story=hit,
+                articles=self._article_page(resp, page, size),
+                sources=s.buckets(resp),
+                interval=interval,
+                histogram=s.timeline(resp),
+            )
+
+    def story_articles(self, story_id: str, page: int = 1, size: int = 50) -> s.ArticlePage:
+        _check_range(None, None, page, size)
+        hit = self.get_story(story_id)
+        resp = self._search(
+            "story", self.names.articles, s.story_articles_body([hit.id, *hit.absorbed], page, size, None)
+        )
+        return self._article_page(resp, page, size)
+
+    # ------------------------------------------------------------ articles
+
+    def search_articles(self, q: s.ArticleQuery) -> s.ArticlePage:
+        _check_range(q.start, q.end, q.page, q.size)
+        with SEARCH_SECONDS.labels("articles").time():
+            if not q.q.strip():
+                resp = self._search("articles", self.names.articles, s.browse_articles_body(q))
+                return self._article_page(resp, q.page, q.size)
+            n = s.window(q.page, q.size, self.settings.candidates)
+            searches: list[tuple[str, dict[str, Any]]] = [(self.names.articles, s.article_text_body(q, n))]
+            vector = self._vector(q.q)
+            if vector is not None:
+                body = s.article_knn_body(q, vector, n, self.settings.knn_min_similarity)
+                searches.append((self.names.articles, body))
+            fused = s.rrf([s.hit_ids(r) for r in self._msearch("articles", searches)], self.settings.rrf_k)
+            docs = self._fetch("articles", self.names.articles, s.fetch_articles_body([i for i, _ in fused], q), fused)
+            ordered = s.order_fused(fused, docs, q.sort, "published")
+            start = (q.page - 1) * q.size
+            page = tuple(s.article_hit(src, score) for src, score in ordered[start : start + q.size])
+            return s.ArticlePage(total=len(ordered), page=q.page, size=q.size, results=page)
+
+    # ------------------------------------------------------------ plumbing
+
+    def _article_page(self, resp: Mapping[str, Any], page: int, size: int) -> s.ArticlePage:
+        hits = tuple(s.article_hit(h["_source"]) for h in resp["hits"]["hits"])
+        return s.ArticlePage(total=s.total_hits(resp), page=page, size=size, results=hits)
+
+    def _vector(self, text: str) -> Sequence[float] | None:
+        if self.embed is None:
+            return None
+        try:
+            return self.embed(text)
+        except Exception as exc:  # a broken model degrades search to text only rather than failing it
+            SEARCH_ERRORS.labels("embed", type(exc).__name__).inc()
+            log.warning("query embedding failed, text only", extra={"error": str(exc)[:300]})
+            return None
+
+    def _fetch(
+        self, kind: str, index: str, body: dict[str, Any], fused: Sequence[tuple[str, float]]
+    ) -> dict[str, Mapping[str, Any]]:
+        if not fused:
+            return {}
+        return s.sources_of(self._search(kind, index, body))
+
+    def _search(self, kind: str, index: str, body: dict[str, Any]) -> Mapping[str, Any]:
+        try:
+            resp: Mapping[str, Any] = self.es.search(index=index, body=body).body
+            return resp
+        except (ApiError, TransportError) as exc:
+            raise self._unavailable(kind, exc) from exc
+
+    def _msearch(self, kind: str, searches: Sequence[tuple[str, dict[str, Any]]]) -> list[Mapping[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        for index, body in searches:
+            lines += ({"index": index}, body)
+        try:
+            resp = self.es.msearch(searches=lines).body
+        except (ApiError, TransportError) as exc:
+            raise self._unavailable(kind, exc) from exc
+        out = []
+        for r in resp["responses"]:
+            if "error" in r:
+                raise self._unavailable(kind, r["error"])
+            out.append(r)
+        return out
+
+    def _unavailable(self, kind: str, exc: object) -> SearchUnavailable:
+        name = type(exc).__name__ if isinstance(exc, BaseException) else "ApiError"
+        SEARCH_ERRORS.labels(kind, name).inc()
+        log.warning("search failed", extra={"kind": kind, "error": str(exc)[:300]})
+        if "index_not_found" in str(exc):
+            return SearchUnavailable(
+                f"the indices under prefix {self.names.prefix!r} do not exist yet: start `storywire index run`"
+            )
+        return SearchUnavailable(f"search is unavailable: {str(exc)[:200]}")
+
+
+def _check_range(start: object, end: object, page: int, size: int) -> None:
+    if start is not None and end is not None and start > end:  # type: ignore[operator]
+        raise BadQuery("'from' must not be after 'to'")
+    if page * size > s.MAX_WINDOW:
+        raise BadQuery(f"page * size must be at most {s.MAX_WINDOW}")

@@ -1,0 +1,45 @@
+"""The analysts' web page, served by the API process.
+
+    GET /                         search page (query, filters, sorting; the state is in the address)
+    GET /stories/{id}             story page (timeline, articles, sources, related, absorbed)
+    GET /now                      "Now" wall screen (?hours=6&refresh=10)
+    GET /web/{asset}              the pages' CSS and JavaScript
+    GET /api/web/stories/{id}/related | /absorbed, /api/web/timelines, /api/web/now
+
+Layout: ``queries`` (pure bodies and mapping), ``data`` (sends them), ``routes`` (FastAPI),
+``assets`` (HTML, CSS, vanilla JavaScript; no build step). Errors are the index stage's
+own (``search.errors``), answered by the handlers ``search.api.create_app`` installs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from pydantic import SecretStr
+
+    from search.service import SearchService
+    from search.web.data import Clock
+
+
+def mount_web(app: FastAPI, search: SearchService, token: SecretStr | None = None, clock: Clock | None = None) -> None:
+    """Add the pages and ``/api/web/*`` to ``app`` (made by ``search.api.create_app``).
+
+    Pass the API's token too, so ``/api/web/*`` is guarded like ``/api/*``; the pages
+    themselves carry no data and stay open (they ask for the token when the API wants one).
+    """
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    from search.web.data import WebData
+    from search.web.routes import Unauthorized, data_router, load_assets, pages_router
+
+    data = WebData(search) if clock is None else WebData(search, clock)
+    app.include_router(pages_router(load_assets()))
+    app.include_router(data_router(data, token))
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse({"error": "a valid bearer token is required"}, status_code=401, headers=headers)

@@ -1,0 +1,1 @@
+"""HTML, CSS and JavaScript of the web page (package data, served by ``search.web.routes``)."""

@@ -1,0 +1,9 @@
+"""The application layer: what assembles the stages into one program.
+
+cli.py         the `storywire` command: each stage's and the tooling's sub-commands
+ops.py         `storywire run`, `topics`, `doctor`, `config show`
+supervisor.py  `storywire run`: every stage as a supervised child process
+sections.py    every settings section by name (config show, doctor, the compose check)
+
+This is the only part of ``storywire`` that imports the stages and ``devtools``.
+"""
