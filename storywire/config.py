@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,7 +67,7 @@ def load(section: type[S], **values: Any) -> S:
 def defaults(section: type[S]) -> S:
     """A section with its defaults only, read from nowhere: for cores and tests that were
     given no settings (a core never reads the environment)."""
-    return section.model_construct()
+    return cast(S, section.model_construct())
 
 
 class KafkaSettings(BaseSettings):
