@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from enrich.cluster import Clusterer
 from enrich.features import article_terms
-from storywire.messages import EmbeddedArticle, PublishedFrom, Story, StoryArticle
+from storywire.messages import EmbeddedArticle, PublishedFrom, StoryArticle, StoryRestore, StorySnapshot
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 # Made-up alphabetic words (digits would make every word a "figure").
@@ -74,7 +74,7 @@ def body_of(words: list[str], rng: np.random.Generator) -> str:
     return " ".join(out)
 
 
-def snapshots(base: Iterable[np.ndarray]) -> Iterator[Story]:
+def snapshots(base: Iterable[np.ndarray]) -> Iterator[StorySnapshot]:
     """One realistic-size active story per row: 3 members, 3 top articles, ~24 profile terms."""
     for k, row in enumerate(base):
         words = words_of(k)
@@ -91,7 +91,7 @@ def snapshots(base: Iterable[np.ndarray]) -> Iterator[Story]:
             for j in range(3)
         )
         profile = {w: 3.0 + i for i, w in enumerate(words)}
-        yield Story(
+        yield StorySnapshot(
             id=f"st-{k:08d}",
             version=3,
             label=" ".join(words[:4]),
@@ -102,11 +102,9 @@ def snapshots(base: Iterable[np.ndarray]) -> Iterator[Story]:
             first_seen=t,
             last_seen=t,
             centroid=tuple(row.tolist()),
-            centroid_scale=2.8,
             top_articles=tops,
-            profile=profile,
-            members=tuple(a.id for a in tops),
             updated=t,
+            restore=StoryRestore(centroid_scale=2.8, profile=profile, members=tuple(a.id for a in tops)),
         )
 
 

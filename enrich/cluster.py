@@ -52,7 +52,7 @@ from enrich.features import article_terms, is_figure
 from enrich.settings import EnrichSettings
 from enrich.story_state import MICROS_PER_DAY, StoryState, Top, to_micros
 from storywire.config import defaults
-from storywire.messages import EmbeddedArticle, Story, StoryStatus, utcnow
+from storywire.messages import EmbeddedArticle, StorySnapshot, StoryStatus, utcnow
 
 HOUR_MICROS = 3_600_000_000
 # The stories are a large, long-lived graph of small objects (some 40 per story) with no
@@ -206,10 +206,10 @@ class Clusterer:
         """Articles in the next chunk: at most ``_CHUNK_ARTICLES``, and the grid's cells bounded."""
         return max(1, min(_CHUNK_ARTICLES, _PRESCREEN_CELLS // max(1, self._table.rows)))
 
-    def take_changes(self) -> list[Story]:
+    def take_changes(self) -> list[StorySnapshot]:
         """Snapshots (latest version) of every story changed since the last call, in order."""
         now = self._now()
-        out: list[Story] = []
+        out: list[StorySnapshot] = []
         for sid in self._changed:
             st = self.stories.get(sid)
             if st is not None:
@@ -221,13 +221,13 @@ class Clusterer:
         self._retired.clear()
         return out
 
-    def snapshot(self, story_id: str) -> Story | None:
+    def snapshot(self, story_id: str) -> StorySnapshot | None:
         st = self.stories.get(self.resolve(story_id))
         if st is None:
             return None
         return st.snapshot(self._table.u[st.row], self._now(), self.settings.max_snapshot_members)
 
-    def restore(self, snapshots: Iterable[Story]) -> None:
+    def restore(self, snapshots: Iterable[StorySnapshot]) -> None:
         """Rebuild the state from the snapshots this core emitted (a compacted topic read to its end).
 
         Streams: only the newest version of each story is kept, so a long topic does not

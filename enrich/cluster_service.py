@@ -30,7 +30,7 @@ from enrich.cluster import Assignment, Clusterer, embedding_problem
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Decoded, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.config import KafkaSettings
-from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, Story, decode
+from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, StorySnapshot, decode
 from storywire.runtime import Progress, commit_after_batch
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class RestoreError(Exception):
 
 def read_snapshots(
     kafka: KafkaSettings, topic: str, consumer: Any | None = None, stall_s: float = 120.0
-) -> Iterator[Story]:
+) -> Iterator[StorySnapshot]:
     """Every snapshot on the stories topic up to its current end, streamed (undecodable ones are skipped).
 
     Raises RestoreError when the topic has no partitions (it is created before this is
@@ -83,7 +83,7 @@ def read_snapshots(
                 if rec.value is None:
                     continue
                 try:
-                    story = decode(Story, rec.value)
+                    story = decode(StorySnapshot, rec.value)
                 except MessageError as exc:
                     log.warning(
                         "snapshot skipped", extra={"partition": rec.partition, "offset": rec.offset, "error": str(exc)}

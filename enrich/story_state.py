@@ -1,6 +1,6 @@
 """One story's mutable state inside the clusterer, its label, and its snapshot.
 
-The snapshot (``storywire.messages.Story``) carries everything needed to rebuild the
+The snapshot (``storywire.messages.StorySnapshot``) carries everything needed to rebuild the
 state exactly after a restart: the unit centroid as float32 values and its scale (the
 norm of the sum of member vectors), the term profile, the member ids and the top
 articles with their similarity. Times are kept as integer microseconds so a round trip
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from enrich.features import STOPWORDS, fold, is_figure, title_words, top_terms
-from storywire.messages import Story, StoryArticle, StoryStatus, trusted
+from storywire.messages import StoryArticle, StoryRestore, StorySnapshot, StoryStatus, trusted
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS_PER_DAY = 86_400_000_000
@@ -156,14 +156,17 @@ class StoryState:
         self.keywords = tuple(top_terms(weights, n_keywords))
         self.label = choose_label([(a.similarity, a.title) for a in self.top], words, max_words)
 
-    def snapshot(self, centroid: npt.NDArray[np.floating[Any]] | None, updated: datetime, max_members: int) -> Story:
+    def snapshot(
+        self, centroid: npt.NDArray[np.floating[Any]] | None, updated: datetime, max_members: int
+    ) -> StorySnapshot:
         """The message for this state. Built without re-validation: every value comes from
         this state, which only ever holds valid ones (and thousands are built per second)."""
         members = tuple(self.members)
         if len(members) > max_members:
             members = members[-max_members:]
+        restore = trusted(StoryRestore, centroid_scale=self.scale, profile=self.profile, members=members)
         return trusted(
-            Story,
+            StorySnapshot,
             id=self.id,
             version=self.version,
             label=self.label,
@@ -174,28 +177,27 @@ class StoryState:
             first_seen=from_micros(self.first),
             last_seen=from_micros(self.last),
             centroid=tuple(centroid.tolist()) if centroid is not None else (),
-            centroid_scale=self.scale,
             top_articles=tuple(a.message() for a in self.top),
             status=self.status,
             merged_into=self.merged_into,
             absorbed=self.absorbed,
-            profile=self.profile,
-            members=members,
             updated=updated.astimezone(UTC),
+            restore=restore,
         )
 
     @classmethod
-    def from_snapshot(cls, story: Story) -> StoryState:
+    def from_snapshot(cls, story: StorySnapshot) -> StoryState:
+        restore = story.restore or StoryRestore()
         st = cls(story.id, to_micros(story.first_seen))
         st.last = to_micros(story.last_seen)
-        st.scale = story.centroid_scale or 0.0
+        st.scale = restore.centroid_scale or 0.0
         # With 100,000 stories restored, shared strings count: sources and languages repeat
         # across stories (interned), and a top article's id is its member entry's string.
-        st.members = list(story.members)
+        st.members = list(restore.members)
         st.sources = tuple(sys.intern(x) for x in story.sources)
         st.languages = tuple(sys.intern(x) for x in story.languages)
-        st.terms = tuple(sys.intern(t) for t in story.profile)
-        st.weights = array("f", story.profile.values())
+        st.terms = tuple(sys.intern(t) for t in restore.profile)
+        st.weights = array("f", restore.profile.values())
         ids = {m: m for m in st.members}
         st.top = [
             Top(

@@ -5,11 +5,26 @@ Topic                          value type
 storywire.articles.raw         Article
 storywire.articles.embedded    EmbeddedArticle  (an Article plus its vector)
 storywire.articles.enriched    EnrichedArticle  (an EmbeddedArticle plus its story)
-storywire.stories (compacted)  Story
+storywire.stories (compacted)  StorySnapshot    (a Story plus the clusterer's restore state)
 storywire.alerts               Alert
 
-Every model is frozen and carries ``schema_version``. ``decode`` turns bytes into a
-model or raises one of:
+Every model is frozen and carries ``schema_version``, a version of its own type. The rule
+(also in the README):
+
+- Adding a field with a default is additive: the version stays. Readers ignore fields
+  they do not know, so an older reader reads a newer writer's message, and a newer
+  reader fills the default into an older one: no ordered restarts.
+- Removing or renaming a field, or changing its type or meaning, raises that type's
+  version. A reader refuses a version above its own (``UnsupportedSchemaVersion``: the
+  record is dead-lettered, never half-read) and reads the older versions it knows.
+
+``Story`` is what everyone reads: the index, the alerts, the API. The clusterer writes
+``StorySnapshot``, a Story with ``restore`` (the sum of member vectors, the term profile,
+the member ids), which only the clusterer reads back: the index and the alert service
+decode the stories topic as ``Story`` and never carry it. Snapshots written before
+``restore`` existed (those fields at the top level) are read into ``restore``.
+
+``decode`` turns bytes into a model or raises one of:
 
     MessageError
      +-- MalformedMessage        not JSON, or fields that do not validate
@@ -24,10 +39,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# The version every message type has today; a type whose shape changes in a way readers
+# cannot ignore gets ``VERSION = 2`` of its own (see the rule above).
 SCHEMA_VERSION = 1
 
 
@@ -52,18 +69,22 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
-def _check_version(value: int) -> int:
-    if value != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {value} is not supported (this build reads {SCHEMA_VERSION})")
-    return value
-
-
 class Message(BaseModel):
-    """Base of every message: frozen, strict about unknown fields, versioned."""
+    """Base of every message: frozen, versioned per type, tolerant of fields added later."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
-    schema_version: Annotated[int, AfterValidator(_check_version)] = SCHEMA_VERSION
+    # The newest version of this type this build reads and writes; versions 1..VERSION are read.
+    VERSION: ClassVar[int] = SCHEMA_VERSION
+
+    schema_version: int = SCHEMA_VERSION
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if not 1 <= value <= cls.VERSION:
+            raise ValueError(f"schema_version {value} is not supported (this build reads 1 to {cls.VERSION})")
+        return value
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
@@ -140,7 +161,7 @@ class StoryArticle(BaseModel):
 
 
 class Story(Message):
-    """A snapshot of a story; ``version`` grows by one on every change."""
+    """A snapshot of a story as everyone reads it; ``version`` grows by one on every change."""
 
     id: str
     version: int = Field(ge=1)
@@ -157,11 +178,40 @@ class Story(Message):
     merged_into: str | None = None
     absorbed: tuple[str, ...] = ()  # ids of stories merged into this one
     updated: UtcDatetime
-    # What the clusterer needs to rebuild its state exactly from the compacted topic:
-    # sum of member vectors = centroid * centroid_scale; weighted terms; member article ids.
+
+
+class StoryRestore(BaseModel):
+    """What the clusterer needs to rebuild its state exactly from the compacted topic, and
+    nobody else reads: sum of member vectors = centroid * centroid_scale; the weighted terms;
+    the member article ids (so a replayed article is recognised)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     centroid_scale: float | None = None
     profile: dict[str, float] = Field(default_factory=dict)
     members: tuple[str, ...] = ()
+
+
+_RESTORE_FIELDS = ("centroid_scale", "profile", "members")
+
+
+class StorySnapshot(Story):
+    """A Story as the clusterer writes it to the stories topic: the public story plus ``restore``."""
+
+    restore: StoryRestore | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_restore(cls, data: Any) -> Any:
+        """Snapshots written before ``restore`` carried its fields at the top level."""
+        if isinstance(data, dict) and "restore" not in data and any(f in data for f in _RESTORE_FIELDS):
+            data = dict(data)
+            data["restore"] = {f: data.pop(f) for f in _RESTORE_FIELDS if f in data}
+        return data
+
+    def public(self) -> Story:
+        """The Story without the restore state (what the index and the alerts carry)."""
+        return trusted(Story, **{name: value for name, value in self if name != "restore"})
 
 
 class Alert(Message):
@@ -190,7 +240,7 @@ def trusted(model: type[B], **values: Any) -> B:
     fields = model.__pydantic_fields__
     given = set(values)  # as model_construct records them: schema_version is a default
     if "schema_version" in fields:
-        values["schema_version"] = SCHEMA_VERSION
+        values["schema_version"] = getattr(model, "VERSION", SCHEMA_VERSION)
     try:  # in field order, which the JSON serialiser follows
         ordered = {name: values[name] for name in fields}
     except KeyError as exc:
@@ -217,10 +267,10 @@ def decode(model: type[M], data: bytes | str) -> M:
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as bad:
             raise MalformedMessage(f"{model.__name__}: not JSON: {bad}") from exc
         version = obj.get("schema_version") if isinstance(obj, dict) else None
-        if version is not None and version != SCHEMA_VERSION:
+        if isinstance(version, int) and version > model.VERSION:
             raise UnsupportedSchemaVersion(
                 f"{model.__name__}: schema_version {version!r} is not supported "
-                f"(this build reads {SCHEMA_VERSION}); upgrade Storywire to read it"
+                f"(this build reads 1 to {model.VERSION}); upgrade Storywire to read it"
             ) from exc
         raise MalformedMessage(f"{model.__name__}: {_summarise(exc)}") from exc
 

@@ -13,7 +13,7 @@ from enrich.cluster import Clusterer, DimensionMismatch, InvalidEmbedding
 from enrich.features import article_terms
 from enrich.settings import EnrichSettings
 from enrich.story_state import choose_label
-from storywire.messages import EmbeddedArticle, PublishedFrom, Story, StoryStatus, decode
+from storywire.messages import EmbeddedArticle, PublishedFrom, StorySnapshot, StoryStatus, decode
 
 T0 = datetime(2023, 5, 3, 6, 0, tzinfo=UTC)
 DIMS = 48
@@ -235,7 +235,7 @@ def test_restore_from_snapshots_continues_exactly() -> None:
     whole = [a.story_id for a in Clusterer().assign_batch(items)]
     first = Clusterer()
     part = [a.story_id for a in first.assign_batch(items[:7])]
-    wire = [decode(Story, s.to_json()) for s in first.take_changes()]
+    wire = [decode(StorySnapshot, s.to_json()) for s in first.take_changes()]
     second = Clusterer()
     second.restore(wire)
     rest = [a.story_id for a in second.assign_batch(items[7:])]

@@ -13,6 +13,8 @@ from storywire.messages import (
     MalformedMessage,
     Story,
     StoryArticle,
+    StoryRestore,
+    StorySnapshot,
     UnsupportedSchemaVersion,
     decode,
     trusted,
@@ -89,3 +91,49 @@ def test_trusted_builds_what_model_construct_builds(msg: Story | StoryArticle) -
     del values["id"]
     with pytest.raises(TypeError, match="'id' is missing"):
         trusted(model, **values)
+
+
+def test_a_field_added_later_is_ignored_by_an_older_reader() -> None:
+    """The versioning rule: an additive field keeps the version, and readers that do not know it
+    read the rest, so adding a field never needs ordered restarts."""
+    obj = json.loads(embedded().to_json())
+    obj["sentiment"] = 0.7  # a field some later build adds
+    got = decode(EmbeddedArticle, json.dumps(obj))
+    assert got == embedded()
+
+
+def test_versions_up_to_the_types_own_are_read_and_above_refused() -> None:
+    class ArticleV2(Article):
+        VERSION = 2
+
+    obj = json.loads(article().to_json())
+    obj["schema_version"] = 2
+    assert decode(ArticleV2, json.dumps(obj)).schema_version == 2
+    assert decode(ArticleV2, article().to_json()).schema_version == 1
+    obj["schema_version"] = 3
+    with pytest.raises(UnsupportedSchemaVersion, match="reads 1 to 2"):
+        decode(ArticleV2, json.dumps(obj))
+    obj["schema_version"] = 0
+    with pytest.raises(MalformedMessage, match="schema_version"):
+        decode(ArticleV2, json.dumps(obj))
+
+
+def _snapshot() -> StorySnapshot:
+    restore = StoryRestore(centroid_scale=2.5, profile={"kremlin": 4.0, "drone": 2.0}, members=("a0", "a1"))
+    return StorySnapshot(**story().model_dump(), restore=restore)
+
+
+def test_the_public_story_never_carries_the_clusterers_restore_state() -> None:
+    snap = _snapshot()
+    read_as_story = decode(Story, snap.to_json())  # what the index and the alert service do
+    assert read_as_story == story() == snap.public()
+    alert = Alert(id="r/s1/0", rule="r", kind="breaking", story=read_as_story, reason="x", time=T0)
+    assert b"restore" not in alert.to_json() and b"centroid_scale" not in alert.to_json()
+    assert decode(StorySnapshot, snap.to_json()) == snap
+
+
+def test_snapshots_written_before_restore_existed_are_read_into_it() -> None:
+    legacy = json.loads(story().to_json()) | {"centroid_scale": 2.5, "profile": {"kremlin": 4.0}, "members": ["a0"]}
+    got = decode(StorySnapshot, json.dumps(legacy))
+    assert got.restore == StoryRestore(centroid_scale=2.5, profile={"kremlin": 4.0}, members=("a0",))
+    assert got.public() == story()
