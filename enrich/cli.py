@@ -1,4 +1,4 @@
-"""``storywire embed``, ``storywire cluster`` and ``storywire eval``.
+"""``storywire embed`` and ``storywire cluster`` (``storywire eval`` is in ``storywire.app.evaluate``).
 
 Heavy imports (torch via the embedder, kafka clients) happen inside the commands.
 """
@@ -6,7 +6,6 @@ Heavy imports (torch via the embedder, kafka clients) happen inside the commands
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from typing import Any
 
@@ -19,14 +18,6 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("cluster", help="story clusterer: articles.embedded -> articles.enriched + stories")
     p.set_defaults(func=_cluster)
-
-    p = sub.add_parser("eval", help="clustering quality on a labelled JSON-lines set")
-    p.add_argument("dataset", help="JSON lines with id, event, title, text, published, source, lang, url")
-    p.add_argument("--concurrent", action="store_true", help="replay as if every article arrived on one day")
-    p.add_argument("--both", action="store_true", help="both replays: real dates, then one day")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--no-references", action="store_true", help="skip the simple reference clusterers")
-    p.set_defaults(func=_eval)
 
 
 # A loop polls at least every batch_max_ms / second; this leaves room for a slow batch.
@@ -113,43 +104,3 @@ def _cluster(args: argparse.Namespace) -> int:
         if ops:
             ops.close()
     return 0
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from enrich.eval import EvalError, evaluate, format_report
-    from enrich.settings import EnrichSettings
-    from storywire.commands import CommandError
-    from storywire.config import ModelSettings, load
-    from storywire.embedder import EmbedderError, load_embedder
-
-    modes = ["dated", "concurrent"] if args.both else ["concurrent"] if args.concurrent else ["dated"]
-    try:
-        model = load(ModelSettings)
-        embedder = load_embedder(model)
-        report = evaluate(
-            args.dataset,
-            lambda texts: _encode_with_progress(embedder, texts),
-            embedder.name,
-            load(EnrichSettings),
-            modes=modes,
-            with_references=not args.no_references,
-        )
-    except (EvalError, EmbedderError) as exc:
-        raise CommandError(str(exc)) from exc
-    print(json.dumps(report) if args.json else format_report(report))
-    return 0
-
-
-def _encode_with_progress(embedder: Any, texts: list[str], chunk: int = 256) -> Any:
-    """The whole set through the model in chunks, with a progress line (stderr) every few seconds."""
-    import numpy as np
-
-    from storywire.runtime import Progress
-
-    progress = Progress("eval embed", log, total=len(texts), every_n=2048)
-    parts = []
-    for start in range(0, len(texts), chunk):
-        parts.append(embedder.encode(texts[start : start + chunk]))
-        progress.step(len(texts[start : start + chunk]))
-    progress.done()
-    return np.concatenate(parts) if parts else embedder.encode(texts)

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "storywire.app.ops",
     "ingest.cli",
     "enrich.cli",
+    "storywire.app.evaluate",
     "index.cli",
     "search.cli",
     "alert.cli",
