@@ -15,7 +15,6 @@ from kafka.errors import KafkaTimeoutError, RebalanceInProgressError
 from prometheus_client import REGISTRY
 
 from devtools.samples import embedded, enriched
-from enrich.cli import _encode_with_progress
 from enrich.cluster import Clusterer
 from enrich.cluster_service import ClusterService
 from enrich.settings import EnrichSettings
@@ -25,6 +24,7 @@ from index.writer import IndexWriter
 from ingest.feeds import FeedSpec
 from ingest.service import feed_states
 from ingest.state import FeedState
+from storywire.app.evaluate import _encode_with_progress
 from storywire.bus import Topics
 from storywire.config import ElasticsearchSettings
 from storywire.logs import JsonFormatter, configure_logging
@@ -217,7 +217,7 @@ class RowsEmbedder:
 def test_eval_embeds_in_chunks_with_a_progress_line(caplog: pytest.LogCaptureFixture) -> None:
     emb = RowsEmbedder()
     texts = ["x" * n for n in range(1, 601)]
-    with caplog.at_level(logging.INFO, logger="enrich.cli"):
+    with caplog.at_level(logging.INFO, logger="storywire.app.evaluate"):
         vectors = _encode_with_progress(emb, texts, chunk=256)
     assert emb.calls == 3 and vectors.shape == (600, 2) and vectors[599, 0] == 600.0
     done = [r for r in caplog.records if r.getMessage() == "progress" and r.__dict__["state"] == "done"]
