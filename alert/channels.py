@@ -18,7 +18,6 @@ passed in, so tests use local servers and no real waiting.
 from __future__ import annotations
 
 import contextlib
-import random
 import smtplib
 import ssl
 import time
@@ -34,8 +33,9 @@ from kafka.errors import KafkaError
 from alert.errors import DeliveryFailed, DeliveryRejected
 from alert.render import email_message, slack_payload
 from alert.settings import AlertSettings
+from storywire.backoff import delay_s, retry_after_s
 from storywire.bus import encode, key_bytes
-from storywire.messages import Alert
+from storywire.messages import Alert, utcnow
 
 Link = Callable[[str], str]
 
@@ -79,7 +79,7 @@ class WebhookChannel:
         payload = slack_payload(alert, self.link(alert.story.id))
         error = "not attempted"
         for attempt in range(self.retries + 1):
-            wait = min(self.backoff_max_s, self.backoff_s * 2**attempt) * random.uniform(0.5, 1.0)
+            wait = delay_s(attempt, self.backoff_s, self.backoff_max_s)
             try:
                 resp = self.client.post(self.url, json=payload)
             except httpx.TimeoutException:
@@ -92,17 +92,11 @@ class WebhookChannel:
                 error = f"{self.host} answered HTTP {resp.status_code}"
                 if resp.status_code != 429 and resp.status_code < 500:
                     raise DeliveryRejected(self.name, error)
-                wait = max(wait, min(self.backoff_max_s, _retry_after(resp)))
+                asked = retry_after_s(resp.headers.get("retry-after"), utcnow())
+                wait = max(wait, min(self.backoff_max_s, asked or 0.0))
             if attempt < self.retries:
                 self.sleep(wait)
         raise DeliveryFailed(self.name, f"{error} (after {self.retries + 1} attempts)")
-
-
-def _retry_after(resp: httpx.Response) -> float:
-    try:
-        return max(0.0, float(resp.headers.get("retry-after", "0")))
-    except ValueError:
-        return 0.0  # an HTTP date: our own backoff is close enough
 
 
 SmtpFactory = Callable[[AlertSettings], smtplib.SMTP]

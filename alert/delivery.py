@@ -19,6 +19,7 @@ from alert.errors import DeliveryFailed, DeliveryRejected
 from alert.metrics import BACKLOG, DELIVERIES, DELIVERY_SECONDS
 from alert.rules import RuleSet
 from alert.state import ABANDONED, PENDING, REJECTED, SENT, AlertState, Pending
+from storywire.backoff import delay_s
 from storywire.messages import Alert
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class Dispatcher:
                     log.error("alert abandoned on channel", extra={"alert": alert.id, "channel": name})
                     self.state.mark(alert.id, name, ABANDONED, now, failure)
             return 1
-        delay = min(self.backoff_max_s, self.backoff_s * 2**pending.attempts)
+        delay = delay_s(pending.attempts, self.backoff_s, self.backoff_max_s, jitter=0.0)
         self.state.retry_later(alert.id, now + delay, failure)
         return 0
 

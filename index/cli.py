@@ -54,8 +54,9 @@ def until_available(step: Callable[[], None], stop: threading.Event, initial_s: 
     later; any other error is raised. Returns False if ``stop`` was set while waiting.
     """
     from index.writer import is_transient
+    from storywire.backoff import Backoff
 
-    delay = initial_s
+    backoff = Backoff(initial_s, max_s)
     while True:
         try:
             step()
@@ -63,13 +64,13 @@ def until_available(step: Callable[[], None], stop: threading.Event, initial_s: 
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            delay = backoff.next_delay()
             log.warning(
                 "elasticsearch not available at start-up; retrying",
-                extra={"error": str(exc)[:200], "retry_in_s": delay},
+                extra={"error": str(exc)[:200], "retry_in_s": round(delay, 2)},
             )
         if stop.wait(delay):
             return False
-        delay = min(max_s, delay * 2)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -11,9 +11,6 @@ Outcome of one bulk item:
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -141,23 +138,3 @@ def _error_text(error: Any) -> str:
         extra = f" (caused by {cause.get('type')}: {cause.get('reason')})" if isinstance(cause, dict) else ""
         return f"{kind}: {reason}{extra}"
     return str(error) if error else ""
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter; ``reset`` after a success."""
-
-    initial_s: float
-    max_s: float
-    factor: float = 2.0
-    jitter: Callable[[], float] = field(default=random.random)
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        base = min(self.max_s, self.initial_s * self.factor**self.attempt)
-        self.attempt += 1
-        # Between half and all of the base: spread out, but never a zero-length busy loop.
-        return base * (0.5 + 0.5 * self.jitter())
-
-    def reset(self) -> None:
-        self.attempt = 0

@@ -31,8 +31,9 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from index.client import IndexNames
-from index.documents import Backoff, Outcome, article_lines, classify, story_action
+from index.documents import Outcome, article_lines, classify, story_action
 from index.settings import IndexSettings
+from storywire.backoff import Backoff
 from storywire.bus import DeadLetters, Topics, decode_records, poll_records
 from storywire.memory import PeriodicReclaim
 from storywire.messages import EnrichedArticle, Story

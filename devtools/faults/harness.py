@@ -237,7 +237,7 @@ class FaultRun:
         self.sup = Supervisor(stages, env, ops_base_port=None, argv_prefix=("sh", "-c", shell, sys.executable))
         self.child("index").env["STORYWIRE_ES_URL"] = self.proxy.url
         for child in self.sup.children:
-            child.backoff.base = 0.5
+            child.backoff.backoff.base_s = 0.5
         self.sup.start()
 
     def child(self, name: str) -> Any:

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from storywire.backoff import Backoff
+
 log = logging.getLogger("storywire.run")
 
 # Each stage's ops port (/health, /metrics) is its own setting; `run` sets it per child
@@ -42,19 +44,17 @@ STAGES: dict[str, list[str]] = {
 
 
 @dataclass
-class Backoff:
-    """Restart delay: doubles from ``base`` up to ``cap``; resets after ``healthy_after`` seconds up."""
+class RestartDelay:
+    """Restart delay: doubles from 1 s up to a minute (no jitter: one supervisor, nobody to
+    collide with); starts over once the stage stayed up ``healthy_after`` seconds."""
 
-    base: float = 1.0
-    cap: float = 60.0
+    backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 60.0, jitter=0.0))
     healthy_after: float = 60.0
-    failures: int = 0
 
     def next_delay(self, uptime: float) -> float:
         if uptime >= self.healthy_after:
-            self.failures = 0
-        self.failures += 1
-        return float(min(self.cap, self.base * 2 ** (self.failures - 1)))
+            self.backoff.reset()
+        return self.backoff.next_delay()
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restart_at: float | None = None
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: RestartDelay = field(default_factory=RestartDelay)
     restarts: int = 0
 
 

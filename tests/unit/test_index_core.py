@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 
 from devtools.samples import T0, enriched, story
-from index.documents import Backoff, Outcome, article_action, article_doc, article_json, classify, growth, story_action
+from index.documents import Outcome, article_action, article_doc, article_json, classify, growth, story_action
 from index.mappings import article_mappings, story_mappings
 from search import query as s
+from storywire.backoff import Backoff
 from storywire.messages import StoryStatus
 
 
@@ -81,11 +82,11 @@ def test_reject_carries_the_reason_and_cause() -> None:
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
-    b = Backoff(0.5, 3.0, jitter=lambda: 1.0)
+    b = Backoff(0.5, 3.0, rand=lambda: 1.0)
     assert [b.next_delay() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     b.reset()
     assert b.next_delay() == 0.5
-    assert Backoff(1.0, 8.0, jitter=lambda: 0.0).next_delay() == 0.5  # never zero
+    assert Backoff(1.0, 8.0, rand=lambda: 0.0).next_delay() == 0.5  # never zero
 
 
 def test_rrf_rewards_agreement_and_is_deterministic() -> None:

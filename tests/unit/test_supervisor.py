@@ -2,11 +2,12 @@ import sys
 import time
 from pathlib import Path
 
-from storywire.app.supervisor import Backoff, Supervisor
+from storywire.app.supervisor import RestartDelay, Supervisor
+from storywire.backoff import Backoff
 
 
 def test_backoff_doubles_to_a_cap_and_resets_after_a_healthy_run() -> None:
-    b = Backoff(base=1, cap=8, healthy_after=60)
+    b = RestartDelay(Backoff(1, 8, jitter=0), healthy_after=60)
     assert [b.next_delay(uptime=1) for _ in range(5)] == [1, 2, 4, 8, 8]
     assert b.next_delay(uptime=120) == 1
 
