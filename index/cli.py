@@ -56,7 +56,7 @@ def until_available(step: Callable[[], None], stop: threading.Event, initial_s: 
     from index.writer import is_transient
     from storywire.backoff import Backoff
 
-    backoff = Backoff(initial_s, max_s)
+    backoff = Backoff(initial_s, max_s, jitter=0.0)  # one process waiting: nobody to collide with
     while True:
         try:
             step()

@@ -104,7 +104,7 @@ def _writer(
     consumer, producer, sleeps = FakeConsumer(records), FakeProducer(), []
     settings = IndexSettings(retry_initial_s=1.0, retry_max_s=4.0, flush_ms=0)
     w = IndexWriter(es, consumer, producer, TOPICS, IndexNames("p"), settings, sleep=sleeps.append)  # type: ignore[arg-type]
-    w.backoff.jitter = lambda: 1.0
+    w.backoff.rand = lambda: 1.0
     return w, consumer, producer, sleeps
 
 
