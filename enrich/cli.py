@@ -67,11 +67,11 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from threadpoolctl import threadpool_limits
-
     from enrich.cluster import Clusterer
     from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
+    from enrich.es_lookup import EsStoryLookup
     from enrich.settings import EnrichSettings
+    from index.client import IndexNames, make_client
     from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
     from storywire.commands import CommandError
     from storywire.config import Settings, load
@@ -82,10 +82,10 @@ def _cluster(args: argparse.Namespace) -> int:
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
     stop = Stopper.install()
-    core = Clusterer(enrich, freeze_gc=True)  # this process is the clusterer's alone
-    # The pre-screen runs in a thread of its own beside the assignment (CentroidTable.start_scan):
-    # one BLAS thread for it, so that two threads share two cores rather than three.
-    threadpool_limits(1, user_api="blas")
+    # Dormant stories are found again in the stories index (enrich.es_lookup).
+    es = make_client(settings.es)
+    lookup = EsStoryLookup(es, IndexNames(settings.es.index_prefix).stories)
+    core = Clusterer(enrich, lookup)
     try:
         core.restore(read_snapshots(settings.kafka, topics.stories))
     except RestoreError as exc:
@@ -94,13 +94,14 @@ def _cluster(args: argparse.Namespace) -> int:
     group = group_id(settings.kafka, enrich.cluster_group, "cluster")
     consumer = make_consumer(settings.kafka, group, [topics.embedded])
     producer = make_producer(settings.kafka)
-    service = ClusterService(enrich, topics, core, consumer, producer)
+    service = ClusterService(enrich, topics, core, consumer, producer, lookup)
     ops = _ops(enrich.ops_port, service)
     try:
         service.run(stop)
     finally:
         consumer.close()
         producer.close()
+        es.close()
         if ops:
             ops.close()
     return 0

@@ -1,33 +1,28 @@
-"""Online story clustering: the pure core (numpy only; no Kafka, no model).
+"""Online story clustering: the pure core (numpy only; no Kafka, no model, no environment).
 
-Each embedded article is compared with the active stories: those last seen within
-``window_days`` of it. The score of article ``a`` against story ``s`` is
+An article is compared with the stories whose span [first, last] comes within
+``window_days`` of its own date, never with a clock of the stream: a report that arrives
+late, from a lagging feed or a backfill, is compared with its event's reports by their
+dates. The candidates are pre-screened by the cosine of the article's embedding with
+each story's centroid; each is then given the probability that the article reports its
+event, from a handful of features (``enrich.scoring``: meaning, names and figures
+weighted by a background frequency, distance in days to the story's span, language)
+and weights learned from labelled pairs (``enrich.train``). The article joins the most
+probable story at ``join_probability`` or more, else it opens a new story. When it
+qualifies for a second story too, and the two stories are one event by the same
+decision (``merge_probability``), the smaller is merged into the larger ("merged into
+X"; ``resolve`` keeps its id working).
 
-    (1 - λ) * cos(a, centroid_s) + λ * lexical(a, s) - time(a, s) - conflict(a, s) + language(a, s)
+Dormancy is memory management. A story not seen for ``dormant_after_days`` before the
+stream's position (the median date of the last ``_CLOCK_ARTICLES`` articles, which only
+moves forward, so one article from the future or a backlog of old ones does not move it)
+leaves memory as ``dormant``. An article whose window reaches back past that horizon
+also asks the ``StoryLookup`` (``enrich.lookup``) for dormant stories near it in time
+and meaning; the one it joins is revived, exactly as it was.
 
-where ``lexical`` is the cosine of TF-IDF vectors of names, places, numbers and other
-content words (IDF = inverse story frequency over active stories), ``time`` grows with
-the gap between the article and the story's first/last seen (Gaussian, a few days
-wide), ``conflict`` counts against an article whose figures ("iPhone 15") disagree
-with the story's ("iPhone 16") and ``language`` lifts the first report in a new
-language to a story of two or more reports that shares a term with it (an English-only
-model gives two languages' reports of one event a low cosine). At or above
-``join_threshold`` the article joins the best story, otherwise it opens a new one.
-When an article qualifies for two stories and those stories score above
-``merge_threshold`` against each other, the smaller one is merged into the larger
-("merged into X"; ``resolve`` keeps its id working). Stories not seen for
-``dormant_after_days`` of stream time (the latest published time seen) become dormant
-and leave memory.
-
-Speed and memory: centroids are rows of one half-precision matrix (100,000 stories at
-384 dimensions in 77 MB). A batch is cut into chunks of articles, each pre-screened
-against all the rows with one float32 matrix product; the next chunk's product runs in a
-background thread while this chunk is assigned (``CentroidTable.start_scan``), and the
-columns of stories changed since a product started are computed again, so
-``assign_batch`` gives what one-by-one ``assign`` would. Final scores are computed in
-float64 from the stored values, so they do not depend on how the stream was cut into
-batches: the same input order gives the same stories, also after ``restore`` from the
-snapshots this clusterer emitted (they carry the exact values).
+Final scores are computed in float64 from the stored values, so they do not depend on
+how the stream was cut into batches: the same input order gives the same stories, also
+after ``restore`` from the snapshots this clusterer emitted (they carry the exact values).
 
     ClusterError
      +-- DimensionMismatch   an embedding's size differs from the stories' centroids
@@ -36,10 +31,9 @@ snapshots this clusterer emitted (they carry the exact values).
 
 from __future__ import annotations
 
-import gc
 import hashlib
-import math
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -47,38 +41,19 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from enrich.centroids import F16, F32, CentroidTable
-from enrich.features import article_terms, is_figure
+from enrich import scoring
+from enrich.centroids import F32, CentroidTable
+from enrich.features import article_terms
+from enrich.lookup import StoryLookup
 from enrich.settings import EnrichSettings
-from enrich.story_state import MICROS_PER_DAY, StoryState, Top, to_micros
+from enrich.story_state import MICROS_PER_DAY, StoryState, Top, from_micros, to_micros
 from storywire.config import defaults
 from storywire.messages import EmbeddedArticle, StorySnapshot, StoryStatus, utcnow
 
+F64 = npt.NDArray[np.float64]
 HOUR_MICROS = 3_600_000_000
-# The stories are a large, long-lived graph of small objects (some 40 per story) with no
-# reference cycles, which the cyclic garbage collector would walk on every full
-# collection (a tenth of the clusterer's time with 10,000 stories). With
-# ``freeze_gc=True`` (the `storywire cluster` process) the objects alive after a restore
-# and every this many stories opened are moved out of its sight with gc.freeze();
-# reference counting still frees them as usual. The same mode lets 50,000 new containers
-# (not 700) pile up before a young collection: an article makes dozens, and every early
-# collection promotes the batch's live objects to older generations (3% here). It is off
-# by default because it is process-wide: gc.get_referrers no longer sees frozen objects,
-# which some libraries use.
-_FREEZE_EVERY_STORIES = 5_000
-_YOUNG_GC_THRESHOLD = 50_000
 _PRESCREEN_CELLS = 4_000_000  # chunk rows x stories per pre-screen grid (16 MB of float32)
-# Chunks of at most this many articles, so that the next chunk's scan overlaps this one's
-# assignment (a scan takes about half as long per article as the assignment). Smaller
-# first chunks, to shorten the one scan nothing overlaps, measured slower: each scan
-# waits for the GIL to start.
-_CHUNK_ARTICLES = 128
-_SWITCH_INTERVAL_S = 0.0005
-
-
-def _freeze() -> None:
-    gc.collect()  # what is garbage now must not be frozen with the rest
-    gc.freeze()
+_CLOCK_ARTICLES = 64  # the stream's position is the median date of this many last articles
 
 
 class ClusterError(Exception):
@@ -115,28 +90,41 @@ class Assignment(NamedTuple):
     duplicate: bool
 
 
+class _Candidate(NamedTuple):
+    probability: float
+    story_id: str
+    state: StoryState
+    unit: F64  # the story's unit centroid
+    dormant: bool  # found through the lookup: revive it before it changes
+
+
 class Clusterer:
     """The clustering state and its update rule. Not thread-safe; one instance per consumer."""
 
     def __init__(
-        self, settings: EnrichSettings | None = None, now: Callable[[], datetime] = utcnow, freeze_gc: bool = False
+        self,
+        settings: EnrichSettings | None = None,
+        lookup: StoryLookup | None = None,
+        model: scoring.Model | None = None,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.settings = settings or defaults(EnrichSettings)
-        self._freeze_gc = freeze_gc
-        if freeze_gc:
-            gc.set_threshold(max(gc.get_threshold()[0], _YOUNG_GC_THRESHOLD), *gc.get_threshold()[1:])
+        self.settings = settings if settings is not None else defaults(EnrichSettings)
+        self.model = model or scoring.load_model()
+        self.lookup = lookup
         self._now = now
         self._table = CentroidTable()
-        self.stories: dict[str, StoryState] = {}  # active stories only
+        self.stories: dict[str, StoryState] = {}  # in memory (active) only
         self._resolve: dict[str, str] = {}  # merged story -> story it was merged into
-        self._member_of: dict[str, str] = {}  # article id -> story id (active stories)
-        self._sf: dict[str, int] = {}  # term -> number of active stories with it in their profile
-        self._lsf: dict[str, float] = {}  # term -> log(1 + sf), kept with _sf
+        self._member_of: dict[str, str] = {}  # article id -> story id (stories in memory)
+        self.background = scoring.Background()
         self._seq = 0  # stories ever opened; part of the next story id
+        self._recent: deque[int] = deque(maxlen=_CLOCK_ARTICLES)
         self._clock = -(2**62)
         self._sweep_bucket = -(2**62)
         self._changed: dict[str, None] = {}
-        self._retired: dict[str, tuple[StoryState, F16]] = {}
+        # Stories that left memory since the last take_changes (their last snapshot is not
+        # out yet, so no lookup can know them): searched too, and revived from here.
+        self._retired: dict[str, tuple[StoryState, F64]] = {}
         # While assign_batch runs: the chunk's vectors and its pre-screen grid, and where we are.
         self._chunk: tuple[F32, F32] | None = None
         self._chunk_pos = 0
@@ -165,46 +153,27 @@ class Clusterer:
     def assign_batch(self, articles: Sequence[EmbeddedArticle]) -> list[Assignment]:
         """Assign articles in order; the result is the same as assigning them one by one.
 
-        The batch is cut into chunks; while one chunk is assigned, the next one's
-        pre-screen runs in a background thread (``CentroidTable.start_scan``).
+        The batch is cut into chunks whose pre-screen against every centroid is one
+        matrix product; columns of stories changed inside a chunk are computed again.
         """
         if not articles:
             return []
         vecs = self._vectors(articles)
         out: list[Assignment] = []
-        table = self._table
-        # The scan thread needs the GIL for a moment to start each product; by default it
-        # would wait up to 5 ms for this thread to let go of it.
-        switch = sys.getswitchinterval()
         i = 0
         try:
-            sys.setswitchinterval(min(switch, _SWITCH_INTERVAL_S))
-            step = self._chunk_size()
-            grid = table.scan(vecs[:step], spare=step)  # split between the two threads
             while i < len(articles):
-                nxt = self._chunk_size()
-                if i + step < len(articles):
-                    # Rows the current chunk opens get columns too: ``step`` more spare ones.
-                    table.start_scan(vecs[i + step : i + step + nxt], spare=step + nxt)
-                self._chunk = (vecs[i : i + step], grid)
-                for k in range(min(step, len(articles) - i)):
+                step = max(1, min(len(articles) - i, _PRESCREEN_CELLS // max(1, self._table.rows)))
+                chunk = vecs[i : i + step]
+                grid = self._table.scan(chunk, spare=step)
+                self._chunk = (chunk, grid)
+                for k in range(step):
                     self._chunk_pos = k
-                    out.append(self._assign_one(articles[i + k], vecs[i + k], grid[k]))
-                self._chunk = None
-                del grid  # before the next chunk's grid is taken, not after (memory peak)
+                    out.append(self._assign_one(articles[i + k], chunk[k], grid[k]))
                 i += step
-                step = nxt
-                if i < len(articles):
-                    grid = table.finish_scan(vecs[i : i + step])
         finally:
             self._chunk = None
-            table.drop_scan()  # after an error: the next batch starts clean
-            sys.setswitchinterval(switch)
         return out
-
-    def _chunk_size(self) -> int:
-        """Articles in the next chunk: at most ``_CHUNK_ARTICLES``, and the grid's cells bounded."""
-        return max(1, min(_CHUNK_ARTICLES, _PRESCREEN_CELLS // max(1, self._table.rows)))
 
     def take_changes(self) -> list[StorySnapshot]:
         """Snapshots (latest version) of every story changed since the last call, in order."""
@@ -215,8 +184,8 @@ class Clusterer:
             if st is not None:
                 out.append(st.snapshot(self._table.u[st.row], now, self.settings.max_snapshot_members))
             elif sid in self._retired:
-                old, centroid = self._retired[sid]
-                out.append(old.snapshot(centroid, now, self.settings.max_snapshot_members))
+                old, unit = self._retired[sid]
+                out.append(old.snapshot(unit.astype(np.float16), now, self.settings.max_snapshot_members))
         self._changed.clear()
         self._retired.clear()
         return out
@@ -231,16 +200,21 @@ class Clusterer:
         """Rebuild the state from the snapshots this core emitted (a compacted topic read to its end).
 
         Streams: only the newest version of each story is kept, so a long topic does not
-        have to fit in memory as messages.
+        have to fit in memory as messages. Dormant stories stay out of memory (the lookup
+        finds them); the stream's position is the median last date of the active ones.
         """
         if self._seq or self.stories:
             raise ClusterError("restore needs an empty clusterer")
         versions: dict[str, int] = {}
+        profiles: dict[str, tuple[str, ...]] = {}  # the newest profile of each story not merged
         for snap in snapshots:
             if snap.version < versions.get(snap.id, 0):
                 continue
             versions[snap.id] = snap.version
-            self._clock = max(self._clock, to_micros(snap.last_seen))
+            if snap.status is StoryStatus.MERGED:
+                profiles.pop(snap.id, None)
+            else:
+                profiles[snap.id] = tuple(snap.restore.profile) if snap.restore else ()
             old = self.stories.get(snap.id)
             if old is not None:
                 self._detach(old)
@@ -248,64 +222,20 @@ class Clusterer:
             if snap.status is StoryStatus.MERGED and snap.merged_into:
                 self._resolve[snap.id] = snap.merged_into
             elif snap.status is StoryStatus.ACTIVE and snap.centroid:
-                st = StoryState.from_snapshot(snap)
                 self._ensure_dim(len(snap.centroid))
-                self._attach(st, np.asarray(snap.centroid, dtype=np.float32))
-                for aid in st.members:
-                    self._member_of[aid] = st.id
-                self._sf_add(st.terms)
+                self._attach(StoryState.from_snapshot(snap), np.asarray(snap.centroid, dtype=np.float32))
         self._seq = len(versions)
-        self._sweep_bucket = self._clock // HOUR_MICROS
-        if self._freeze_gc:
-            _freeze()
-
-    # --------------------------------------------------------------------------- scoring
-    def _tfidf_norm(self, weights: dict[str, float]) -> float:
-        base, lsf = math.log1p(len(self.stories)) + 1.0, self._lsf
-        return math.hypot(*[w * (base - lsf.get(term, 0.0)) for term, w in weights.items()])
-
-    def _lexical(self, a_weights: dict[str, float], a_norm: float, st: StoryState) -> float:
-        """Cosine of the TF-IDF vectors of ``a_weights`` (norm ``a_norm``) and the story's profile."""
-        if a_norm == 0.0 or not st.terms:
-            return 0.0
-        dot = 0.0
-        s_norm = 0.0
-        base = math.log1p(len(self.stories)) + 1.0
-        lsf = self._lsf
-        a_get = a_weights.get
-        for term, w in zip(st.terms, st.weights, strict=True):
-            idf = base - lsf.get(term, 0.0)
-            x = w * idf
-            s_norm += x * x
-            aw = a_get(term)
-            if aw is not None:
-                dot += aw * idf * x
-        return dot / (a_norm * math.sqrt(s_norm)) if s_norm else 0.0
-
-    def _conflict(self, weights: dict[str, float], st: StoryState) -> float:
-        """1 when the story's headline figures and the article's title figures (title weight x
-        name weight, 4 or more: "iPhone 15", "magnitude 7.8") are both there and disjoint."""
-        heavy = 2.0 * st.size  # a figure in the titles of about half the members or more
-        seen_figure = False
-        for term, w in zip(st.terms, st.weights, strict=True):  # heaviest first
-            if w < heavy:
-                break
-            if is_figure(term):
-                if weights.get(term, 0.0) >= 4.0:
-                    return 0.0
-                seen_figure = True
-        if not seen_figure:
-            return 0.0
-        return 1.0 if any(w >= 4.0 and is_figure(term) for term, w in weights.items()) else 0.0
-
-    def _time_penalty(self, t: int, st: StoryState) -> float:
-        gap = max(0, t - st.last, st.first - t) / MICROS_PER_DAY
-        s = self.settings
-        return s.time_weight * (1.0 - math.exp(-((gap / s.time_scale_days) ** 2)))
+        for terms in profiles.values():
+            self.background.add(terms)
+        self.background.stories = len(profiles)
+        lasts = sorted(st.last for st in self.stories.values())
+        if lasts:
+            self._clock = lasts[len(lasts) // 2]
+            self._sweep_bucket = self._clock // HOUR_MICROS
 
     # ------------------------------------------------------------------------ assignment
     def _vectors(self, articles: Sequence[EmbeddedArticle]) -> F32:
-        """The articles' embeddings as rows, checked all at once."""
+        """The articles' embeddings as unit rows, checked all at once."""
         sizes = dict.fromkeys(len(a.embedding) for a in articles)  # in order of appearance
         if 0 in sizes:
             bad = next(a for a in articles if not a.embedding)
@@ -326,82 +256,116 @@ class Clusterer:
             raise DimensionMismatch(f"embedding has {dim} values, the stories' centroids have {self._table.dim}")
 
     def _touch(self, row: int) -> None:
-        """A centroid changed: refresh its pre-screen column for the rest of the chunk."""
+        """A centroid changed or was added: refresh its pre-screen column for the rest of the chunk."""
         if self._chunk is not None:
             vecs, grid = self._chunk
             self._table.refresh(grid, vecs, self._chunk_pos + 1, row)
 
     def _assign_one(self, art: EmbeddedArticle, v: F32, row_sims: F32) -> Assignment:
         s = self.settings
+        v64 = v.astype(np.float64)
+        v64 /= np.linalg.norm(v64)
         known = self._member_of.get(art.id)
         if known is not None:
             st = self.stories[self.resolve(known)]
-            return Assignment(art.id, st.id, float(np.dot(self._table.unit64(st.row), v)), st.label, False, True)
+            return Assignment(art.id, st.id, float(np.dot(self._table.unit64(st.row), v64)), st.label, False, True)
         t = to_micros(art.published)
-        if t > self._clock:
-            self._clock = t
-            self._sweep()
+        self._advance(t)
         weights = art.terms or article_terms(art, s.lead_chars)  # the embed worker's, else our own
-        a_norm = self._tfidf_norm(weights)
-        v64 = v.astype(np.float64)
-        lang = art.language
-        scored: list[tuple[float, str]] = []
         window = int(s.window_days * MICROS_PER_DAY)
+        cands: list[tuple[StoryState, F64, bool]] = []
         for r in self._table.candidates(row_sims, t, s.semantic_floor, window, s.max_candidates):
-            st = self.stories[self._table.row_ids[r] or ""]
-            sem = float(np.dot(self._table.unit64(r), v64))
-            lex = self._lexical(weights, a_norm, st)
-            score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * lex
-            score -= self._time_penalty(t, st) + s.conflict_weight * self._conflict(weights, st)
-            # The first report in a new language (both languages known), for a story of two
-            # or more reports sharing a name or figure with it (EnrichSettings.cross_language_bonus).
-            if lex > 0.0 and lang and st.size >= 2 and st.languages and lang not in st.languages:
-                score += s.cross_language_bonus
-            scored.append((score, st.id))
-        scored.sort(key=lambda x: (-x[0], x[1]))
-        if scored and scored[0][0] >= s.join_threshold:
-            score, sid = scored[0]
-            st = self.stories[sid]
-            self._join(st, art, v64, weights, score, t)
-            self._touch(st.row)
-            for other_score, other in scored[1:]:
-                if other_score < s.join_threshold:
-                    break
-                if other in self.stories and st.id in self.stories:
-                    st = self._maybe_merge(st, self.stories[other])
-            return Assignment(art.id, st.id, score, st.label, False, False)
-        st = self._open(art, v64, weights, t)
-        self._touch(st.row)
-        return Assignment(art.id, st.id, 1.0, st.label, True, False)
+            cands.append((self.stories[self._table.row_ids[r] or ""], self._table.unit64(r), False))
+        if t - window < self._clock - int(s.dormant_after_days * MICROS_PER_DAY):
+            cands += self._dormant(v64, t, window)
+        view = scoring.ArticleTerms(weights, self.background)
+        scored = []
+        for st, unit, dormant in cands:
+            lex, keys, figs = view.compare(st.terms, st.weights)
+            foreign = bool(art.language and st.languages and art.language not in st.languages)
+            gap = scoring.gap_days(t, st.first, st.last)
+            x = scoring.features(float(np.dot(unit, v64)), lex, keys, figs, gap, s.window_days, foreign)
+            scored.append(_Candidate(self.model.probability(x), st.id, st, unit, dormant))
+        scored.sort(key=lambda c: (-c.probability, c.story_id))
+        if not scored or scored[0].probability < s.join_probability:
+            st = self._open(art, v64, weights, t)
+            return Assignment(art.id, st.id, 1.0, st.label, True, False)
+        best = scored[0]
+        if best.dormant and art.id in best.state.members:  # a replay of a dormant story's report
+            return Assignment(art.id, best.story_id, best.probability, best.state.label, False, True)
+        st = self._revive(best) if best.dormant else best.state
+        self._join(st, art, v64, weights, best.probability, t)
+        for other in scored[1:]:
+            if other.probability < s.join_probability:
+                break
+            if other.story_id in self.stories or (other.dormant and other.story_id not in self._resolve):
+                target = self._revive(other) if other.story_id not in self.stories else other.state
+                st = self._maybe_merge(st, target)
+        return Assignment(art.id, st.id, best.probability, st.label, False, False)
 
-    def _open(
-        self, art: EmbeddedArticle, v64: npt.NDArray[np.float64], weights: dict[str, float], t: int
-    ) -> StoryState:
+    def _advance(self, t: int) -> None:
+        """The stream's position: the median date of the last articles, never moving back."""
+        self._recent.append(t)
+        mid = sorted(self._recent)[len(self._recent) // 2]
+        if mid > self._clock:
+            self._clock = mid
+            bucket = mid // HOUR_MICROS
+            if bucket > self._sweep_bucket:
+                self._sweep_bucket = bucket
+                limit = mid - int(self.settings.dormant_after_days * MICROS_PER_DAY)
+                for r in self._table.stale(limit):
+                    self._retire(self.stories[self._table.row_ids[r] or ""], StoryStatus.DORMANT)
+
+    def _dormant(self, v64: F64, t: int, window: int) -> list[tuple[StoryState, F64, bool]]:
+        """Stories out of memory within ``window`` of ``t`` and close in meaning: those that
+        left it since the last take_changes, and those the lookup finds."""
+        s = self.settings
+        found: dict[str, tuple[StoryState, F64, bool]] = {}
+        for sid, (st, unit) in self._retired.items():
+            if st.status is StoryStatus.DORMANT and scoring.gap_days(t, st.first, st.last) * MICROS_PER_DAY <= window:
+                found[sid] = (st, unit, True)
+        if self.lookup is not None:
+            vec = v64.astype(np.float32)
+            for snap in self.lookup.find(vec, from_micros(t - window), from_micros(t + window), s.max_candidates):
+                if snap.id in found or snap.id in self.stories or snap.id in self._resolve or not snap.centroid:
+                    continue
+                if snap.status is not StoryStatus.DORMANT:
+                    continue
+                unit = np.asarray(snap.centroid, dtype=np.float16).astype(np.float64)
+                found[snap.id] = (StoryState.from_snapshot(snap), unit, True)
+        return [c for c in found.values() if float(np.dot(c[1], v64)) >= s.semantic_floor]
+
+    def _revive(self, cand: _Candidate) -> StoryState:
+        """Bring a dormant story back into memory, exactly as it left."""
+        st = cand.state
+        self._retired.pop(st.id, None)
+        st.status = StoryStatus.ACTIVE
+        self._attach(st, cand.unit.astype(np.float32))
+        self._touch(st.row)
+        st.version += 1
+        self._changed[st.id] = None
+        return st
+
+    def _open(self, art: EmbeddedArticle, v64: F64, weights: dict[str, float], t: int) -> StoryState:
         digest = hashlib.blake2b(f"{art.id}\x00{self._seq}".encode(), digest_size=8).hexdigest()
         self._seq += 1
-        if self._freeze_gc and self._seq % _FREEZE_EVERY_STORIES == 0:
-            _freeze()
         st = StoryState(f"st-{digest}", t)
-        norm = float(np.linalg.norm(v64)) or 1.0
-        st.scale = norm
-        self._attach(st, (v64 / norm).astype(np.float32))
+        st.scale = 1.0
+        self._attach(st, v64.astype(np.float32))
+        self.background.stories += 1
         self._add_member(st, art, weights, 1.0, t)
+        self._touch(st.row)
         return st
 
     def _join(
-        self,
-        st: StoryState,
-        art: EmbeddedArticle,
-        v64: npt.NDArray[np.float64],
-        weights: dict[str, float],
-        sim: float,
-        t: int,
+        self, st: StoryState, art: EmbeddedArticle, v64: F64, weights: dict[str, float], p: float, t: int
     ) -> None:
         self._set_centroid(st, self._table.unit64(st.row) * st.scale + v64)
         st.first = min(st.first, t)
         st.last = max(st.last, t)
         self._table.set_times(st.row, st.first, st.last)
-        self._add_member(st, art, weights, sim, t)
+        self._add_member(st, art, weights, p, t)
+        self._touch(st.row)
 
     def _add_member(self, st: StoryState, art: EmbeddedArticle, weights: dict[str, float], sim: float, t: int) -> None:
         s = self.settings
@@ -411,39 +375,34 @@ class Clusterer:
             st.sources += (sys.intern(art.source),)
         if art.language and art.language not in st.languages:
             st.languages += (sys.intern(art.language),)
-        self._update_profile(st, weights)
+        self.background.update(st.add_terms(weights, s.profile_terms), st.terms)
         top = Top(sim, art.id, art.title, art.url, art.source, t)
         # Labels follow the closest title and the story's growth (sizes 1, 2, 4, 8...);
         # recomputing them for every member would cost more than the rest of the assignment.
         size = st.size
         if st.add_top(top, s.top_articles) or size & (size - 1) == 0:
-            st.relabel(math.log1p(len(self.stories)), self._lsf, s.keywords, s.label_max_words)
+            st.relabel(self.background.idf, s.keywords, s.label_max_words)
         st.version += 1
         self._changed[st.id] = None
 
-    def _update_profile(self, st: StoryState, weights: dict[str, float]) -> None:
-        before = st.terms
-        st.add_terms(weights, self.settings.profile_terms)
-        if st.terms != before:  # often only the weights change
-            old, new = set(before), set(st.terms)
-            self._sf_remove(old - new)
-            self._sf_add(new - old)
-
-    def _set_centroid(self, st: StoryState, total: npt.NDArray[np.float64]) -> None:
+    def _set_centroid(self, st: StoryState, total: F64) -> None:
         norm = self._table.set_unit(st.row, total)
         if norm > 0.0:
             st.scale = norm
 
     # ------------------------------------------------------------------- merge, dormancy
-    def _maybe_merge(self, a: StoryState, b: StoryState) -> StoryState:
+    def merge_probability(self, a: StoryState, b: StoryState) -> float:
+        """P(one event) of two stories in memory, by the same decision as an article's."""
         s = self.settings
         sem = float(np.dot(self._table.unit64(a.row), self._table.unit64(b.row)))
-        profile = a.profile
-        a_norm = self._tfidf_norm(profile)
-        gap = max(0, a.first - b.last, b.first - a.last)
-        time_pen = s.time_weight * (1.0 - math.exp(-((gap / MICROS_PER_DAY / s.time_scale_days) ** 2)))
-        score = (1.0 - s.lexical_weight) * sem + s.lexical_weight * self._lexical(profile, a_norm, b) - time_pen
-        if score < s.merge_threshold:
+        lex, keys, figs = scoring.ArticleTerms(a.profile, self.background).compare(b.terms, b.weights)
+        gap = max(0, a.first - b.last, b.first - a.last) / MICROS_PER_DAY
+        other = bool(a.languages and b.languages and not set(a.languages) & set(b.languages))
+        return self.model.probability(scoring.features(sem, lex, keys, figs, gap, s.window_days, other))
+
+    def _maybe_merge(self, a: StoryState, b: StoryState) -> StoryState:
+        s = self.settings
+        if self.merge_probability(a, b) < s.merge_probability:
             return a
         keep, gone = (a, b) if (-a.size, a.first, a.id) <= (-b.size, b.first, b.id) else (b, a)
         table = self._table
@@ -456,11 +415,13 @@ class Clusterer:
             self._member_of[aid] = keep.id
         keep.sources += tuple(x for x in gone.sources if x not in keep.sources)
         keep.languages += tuple(x for x in gone.languages if x not in keep.languages)
-        self._update_profile(keep, gone.profile)
+        self.background.update(keep.add_terms(gone.profile, s.profile_terms), keep.terms)
+        self.background.remove(gone.terms)  # counted in the story it went into
+        self.background.stories -= 1
         for top in gone.top:
             keep.add_top(top, s.top_articles)
         keep.absorbed += (gone.id,)
-        keep.relabel(math.log1p(len(self.stories)), self._lsf, s.keywords, s.label_max_words)
+        keep.relabel(self.background.idf, s.keywords, s.label_max_words)
         keep.version += 1
         self._changed[keep.id] = None
         self._touch(keep.row)
@@ -469,49 +430,24 @@ class Clusterer:
         self._retire(gone, StoryStatus.MERGED)
         return keep
 
-    def _sweep(self) -> None:
-        bucket = self._clock // HOUR_MICROS
-        if bucket <= self._sweep_bucket:
-            return
-        self._sweep_bucket = bucket
-        limit = self._clock - int(self.settings.dormant_after_days * MICROS_PER_DAY)
-        for r in self._table.stale(limit):
-            self._retire(self.stories[self._table.row_ids[r] or ""], StoryStatus.DORMANT)
-
     def _retire(self, st: StoryState, status: StoryStatus) -> None:
-        self._retired[st.id] = (st, self._table.u[st.row].copy())
+        self._retired[st.id] = (st, self._table.unit64(st.row))
         st.status = status
         st.version += 1
         self._changed[st.id] = None
         self._detach(st)
 
     def _detach(self, st: StoryState) -> None:
-        """Take a story out of memory: its row, its members' entries, its terms' counts."""
+        """Take a story out of memory: its row and its members' entries."""
         for aid in st.members:
             if self._member_of.get(aid) == st.id:
                 del self._member_of[aid]
-        self._sf_remove(st.terms)
         del self.stories[st.id]
         self._table.remove(st.row)
         st.row = -1
 
-    # ------------------------------------------------------------------------ bookkeeping
     def _attach(self, st: StoryState, unit: F32) -> None:
         st.row = self._table.add(st.id, unit, st.first, st.last)
         self.stories[st.id] = st
-
-    def _sf_add(self, terms: Iterable[str]) -> None:
-        for term in terms:
-            n = self._sf.get(term, 0) + 1
-            self._sf[term] = n
-            self._lsf[term] = math.log1p(n)
-
-    def _sf_remove(self, terms: Iterable[str]) -> None:
-        for term in terms:
-            n = self._sf.get(term, 0) - 1
-            if n > 0:
-                self._sf[term] = n
-                self._lsf[term] = math.log1p(n)
-            else:
-                self._sf.pop(term, None)
-                self._lsf.pop(term, None)
+        for aid in st.members:
+            self._member_of[aid] = st.id

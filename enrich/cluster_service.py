@@ -12,6 +12,9 @@ counted again. The same input order gives the same stories, with or without rest
     ClusterError (enrich.cluster)
      +-- DimensionMismatch   that article goes to the dead-letter topic
      +-- InvalidEmbedding    likewise
+     +-- LookupUnavailable   (enrich.es_lookup) the stories index did not answer when a
+                             late article needed dormant stories: the batch is not
+                             committed, the process stops and is restarted
     RestoreError             the stories topic cannot be read to its end: do not start
 """
 
@@ -27,6 +30,8 @@ from kafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from enrich.cluster import Assignment, Clusterer, embedding_problem
+from enrich.es_lookup import EsStoryLookup
+from enrich.lookup import MemoryLookup
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Decoded, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.config import KafkaSettings
@@ -107,8 +112,17 @@ def enriched(article: EmbeddedArticle, got: Assignment) -> EnrichedArticle:
 class ClusterService:
     """The thin service around ``Clusterer``."""
 
-    def __init__(self, settings: EnrichSettings, topics: Topics, core: Clusterer, consumer: Any, producer: Any) -> None:
+    def __init__(
+        self,
+        settings: EnrichSettings,
+        topics: Topics,
+        core: Clusterer,
+        consumer: Any,
+        producer: Any,
+        lookup: EsStoryLookup | MemoryLookup | None = None,
+    ) -> None:
         self.settings = settings
+        self.lookup = lookup  # told of every snapshot produced, so it knows stories the index has not yet
         self.topics = topics
         self.core = core
         self.consumer = consumer
@@ -147,6 +161,8 @@ class ClusterService:
             self.producer.send(self.topics.enriched, key=key_bytes(msg.id), value=encode(msg))
             ASSIGNED.labels("duplicate" if got.duplicate else "new_story" if got.new_story else "joined").inc()
         changes = self.core.take_changes()
+        if self.lookup is not None:
+            self.lookup.add(changes)
         for story in changes:
             self.producer.send(self.topics.stories, key=key_bytes(story.id), value=encode(story))
         self.producer.flush()

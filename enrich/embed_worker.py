@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import Counter, Histogram
 
-from enrich.features import lead, terms, title_and_lead
+from enrich.features import detect_language, lead, terms, title_and_lead
 from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.embedder import Embedder, EmbedderError
@@ -79,7 +79,8 @@ def embed_articles(articles: list[Article], embedder: Embedder, lead_chars: int)
     """Title plus lead of each article through the model, as EmbeddedArticles.
 
     Each also carries the weighted terms of its title and lead, which the clusterer
-    compares: computed here, where the work scales out with the workers.
+    compares, and its language when the feed did not declare one: computed here, where
+    the work scales out with the workers.
     """
     if not articles:
         return []
@@ -88,10 +89,14 @@ def embed_articles(articles: list[Article], embedder: Embedder, lead_chars: int)
     if vectors.shape != (len(articles), embedder.dim) or not np.isfinite(vectors).all():
         raise EmbedderError(f"model returned {vectors.shape} values for {len(articles)} texts, or non-finite ones")
     # The articles are validated messages and the vectors were just checked: no need to
-    # validate 384 floats per article again.
+    # validate 384 floats per article again. An article whose feed declares no language
+    # gets the detected one (the clusterer compares languages).
     return [
         EmbeddedArticle.model_construct(
-            **dict(a), embedding=tuple(vec.tolist()), model=embedder.name, terms=terms(a.title, body)
+            **(dict(a) | {"language": a.language or detect_language(a.title, body)}),
+            embedding=tuple(vec.tolist()),
+            model=embedder.name,
+            terms=terms(a.title, body),
         )
         for a, vec, body in zip(articles, vectors, leads, strict=True)
     ]

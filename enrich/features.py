@@ -42,12 +42,27 @@ _STOPWORD_TEXT = """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
+# Cyrillic and Greek letters in Latin, so that a name in a Russian or Greek report can meet
+# the same name in other languages ("Днепр" -> "dnepr", "Пауэлл" -> "pauell"). Simple
+# letter-by-letter transliteration: it matches names that are spelled alike, not all.
+_TRANSLIT = str.maketrans(
+    {
+        **dict(zip("абвгдезийклмнопрстуфыэ", "abvgdezijklmnoprstufye", strict=True)),
+        **{"ж": "zh", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ю": "yu", "я": "ya"},
+        **{"ё": "e", "ъ": "", "ь": "", "і": "i", "ї": "i", "є": "e", "ґ": "g"},
+        **dict(zip("αβγδεζηικλμνξοπρσςτυφχω", "abgdeziiklmnxoprsstyfho", strict=True)),
+        **{"θ": "th", "ψ": "ps"},
+    }
+)
+
+
 def fold(text: str) -> str:
-    """Lower-case and strip accents, so "Séisme" and "seisme" are one term."""
+    """Lower-case, strip accents and write Cyrillic and Greek in Latin letters, so that
+    "Séisme" and "seisme" are one term, and "Днепр" is "dnepr"."""
     if text.isascii():
         return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_TRANSLIT)
 
 
 # Paragraphs with these (lower-cased) are page furniture, not the story.
@@ -114,13 +129,23 @@ def title_and_lead(title: str, body: str) -> str:
 _DIGIT = re.compile(r"\d")
 
 
+_THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")  # 12,000 and 12.000 (German, Spanish...)
+_DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")  # 12,4 (most of Europe) is 12.4
+# 10 000 (with a space, a no-break space or a narrow one): one figure, as in French and Russian.
+_SPACED_THOUSANDS = re.compile(r"(?<=\b\d)[ \u00a0\u202f](?=\d{3}\b)|(?<=\b\d\d)[ \u00a0\u202f](?=\d{3}\b)")
+
+
 def _norm_token(tok: str) -> str:
-    tok = fold(tok)
+    tok = fold(tok).rstrip(".,:")
     if _DIGIT.search(tok):
-        tok = tok.replace(",", "")  # 1,600 -> 1600
         if ":" in tok:  # clock times say little about which event it is
             return ""
-    return tok.rstrip(".,:")
+        if _THOUSANDS.fullmatch(tok):
+            return tok.replace(",", "").replace(".", "")
+        if _DECIMAL_COMMA.fullmatch(tok):
+            return tok.replace(",", ".")
+        return tok.replace(",", "")  # 4,451.28 -> 4451.28
+    return tok
 
 
 # A token with what stands right before it: a sentence end ("." "!" "?" ":" ";" a newline,
@@ -139,6 +164,8 @@ def terms(
     stop = STOPWORDS
     for text, base in ((title, title_weight), (body, 1.0)):
         heavy = base * name_weight
+        if " " in text or "\u00a0" in text or "\u202f" in text:
+            text = _SPACED_THOUSANDS.sub("", text)
         pairs = _TOKEN_CTX.findall(text)
         if pairs and _WORD_START.match(text):  # the text's first word starts a sentence
             pairs[0] = ("^", pairs[0][1])
@@ -186,3 +213,15 @@ def top_terms(weights: Mapping[str, float], n: int) -> list[str]:
     keys.sort(key=weights.__getitem__, reverse=True)  # reverse keeps ties in order
     del keys[n:]
     return keys
+
+
+def detect_language(title: str, body: str) -> str | None:
+    """The ISO 639-1 code of a title and lead's language, for an article whose feed does not
+    declare one (py3langid: offline, a few milliseconds). None when there are too few letters
+    to tell."""
+    text = f"{title}. {body}" if body else title
+    if sum(c.isalpha() for c in text[:400]) < 12:
+        return None
+    import py3langid  # loads its model on first use; most articles declare their language
+
+    return str(py3langid.classify(text[:1000])[0])

@@ -1,8 +1,10 @@
 """Settings of the enrich stage (``STORYWIRE_ENRICH_*``).
 
-The clustering thresholds were tuned on the development set (see ``enrich.eval``) for
-events in general, not for its particular articles; change them only with the eval's
-figures in hand.
+The clustering decision's weights are learned (``enrich/weights.json``, ``python -m
+enrich.train``); the few settings below were chosen on one development set and checked
+on the other (see enrich/README.md). Change them only with ``storywire eval``'s figures
+in hand, on both sets and in every arrival order. The cores never read the environment:
+they are given an ``EnrichSettings`` (``storywire.config.defaults(EnrichSettings)`` in tests).
 """
 
 from __future__ import annotations
@@ -27,28 +29,21 @@ class EnrichSettings(BaseSettings):
     ops_port: int = Field(default=0, ge=0)  # 0 = no ops HTTP server
 
     # --- clustering core -----------------------------------------------------------------
-    # Stories last seen more than this long before an article are not candidates for it.
+    # An article is compared with the stories whose span [first, last] comes within this
+    # many days of its own date (never of a clock of the stream).
     window_days: float = Field(default=7.0, gt=0)
-    # A story not seen for this long (in stream time) becomes dormant and leaves memory.
-    dormant_after_days: float = Field(default=7.0, gt=0)
-    # score = (1 - lexical_weight) * semantic + lexical_weight * lexical - time penalty
-    lexical_weight: float = Field(default=0.2, ge=0, le=1)
-    time_weight: float = Field(default=0.3, ge=0)
-    time_scale_days: float = Field(default=3.0, gt=0)
-    # Penalty per conflicting figure (a number the article stresses that the story never had).
-    conflict_weight: float = Field(default=0.15, ge=0)
-    join_threshold: float = Field(default=0.5)
-    # Added to the score of a story whose articles' languages are known and do not include
-    # the article's (also known), that has two or more articles and shares at least one
-    # term (a name, a place, a figure) with the article.
-    # With an English-only model (the default) the cosine of two reports of one event in
-    # two languages is far lower than in one; this lets the first report in a new language
-    # join. Without the two conditions a lone foreign report attracted unrelated ones in
-    # the eval's one-day mode. Set 0 with a multilingual model.
-    cross_language_bonus: float = Field(default=0.3, ge=0)
-    merge_threshold: float = Field(default=0.7)
+    # A story not seen for this long before the stream's position (the median date of the
+    # last articles, which only moves forward) leaves memory as dormant. A late report
+    # finds it again through the StoryLookup and revives it: this bounds memory, it does
+    # not decide which stories an article can join.
+    dormant_after_days: float = Field(default=14.0, gt=0)
+    # Join the most probable story when P(same event) reaches this (enrich.scoring; the
+    # weights are learned, see enrich/README.md), else open a new story.
+    join_probability: float = Field(default=0.5, gt=0, lt=1)
+    # Two stories an article qualifies for merge when P(same event) between them reaches this.
+    merge_probability: float = Field(default=0.5, gt=0, lt=1)
     # Candidates are pre-screened on the semantic similarity alone.
-    semantic_floor: float = Field(default=0.3)
+    semantic_floor: float = Field(default=0.2)
     max_candidates: int = Field(default=12, ge=1)
     profile_terms: int = Field(default=24, ge=4)
     keywords: int = Field(default=8, ge=1)

@@ -13,7 +13,7 @@ import functools
 import math
 import sys
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -113,7 +113,9 @@ class StoryState:
     def size(self) -> int:
         return len(self.members)
 
-    def add_terms(self, weights: dict[str, float], limit: int) -> None:
+    def add_terms(self, weights: dict[str, float], limit: int) -> tuple[str, ...]:
+        """Add an article's (or a story's) terms to the profile; returns the terms before."""
+        before = self.terms
         prof = self.profile
         get = prof.get
         # A full profile's weights only grow, so a term not in it makes the cut only with a
@@ -129,6 +131,7 @@ class StoryState:
         # Profiles keep these strings: one object per term across all stories.
         self.terms = tuple(map(sys.intern, keys))
         self.weights = array("f", map(prof.__getitem__, keys))
+        return before
 
     @property
     def profile(self) -> dict[str, float]:
@@ -144,12 +147,10 @@ class StoryState:
         del self.top[limit:]
         return self.top[0] is article
 
-    def relabel(self, log_stories: float, lsf: Mapping[str, float], n_keywords: int, max_words: int) -> None:
-        """Keywords and label from the profile weighted by idf(t) = log_stories - lsf(t) + 1
-        (``log_stories`` = log(1 + active stories), ``lsf`` = log(1 + stories with t))."""
-        get = lsf.get
+    def relabel(self, idf: Callable[[str], float], n_keywords: int, max_words: int) -> None:
+        """Keywords and label from the profile, each term's weight times ``idf(term)``."""
         terms = self.terms
-        xs = [w * (log_stories - get(t, 0.0) + 1.0) for t, w in zip(terms, self.weights, strict=True)]
+        xs = [w * idf(t) for t, w in zip(terms, self.weights, strict=True)]
         weights = dict(zip(terms, xs, strict=True))
         # Figures separate events but make poor headlines ("3rd 2023 Russian media").
         words = {t: x * 0.25 if is_figure(t) else x for t, x in zip(terms, xs, strict=True)}

@@ -36,7 +36,7 @@ from index.settings import IndexSettings
 from storywire.backoff import Backoff
 from storywire.bus import DeadLetters, Topics, decode_records, poll_records
 from storywire.memory import PeriodicReclaim
-from storywire.messages import EnrichedArticle, Story
+from storywire.messages import EnrichedArticle, StorySnapshot
 from storywire.runtime import commit_after_batch
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,9 @@ class IndexWriter:
         for a in articles:
             header, line = article_lines(self.names.articles, a.value)
             ops.append(_Op(by_pos[(a.topic, a.partition, a.offset)], "article", header, line))
-        stories = decode_records([r for r in records if r.topic == self.topics.stories], Story, self.dead)
+        # As StorySnapshot: the stories index keeps the clusterer's restore state, unindexed,
+        # so that the clusterer can revive a dormant story from it (enrich.es_lookup).
+        stories = decode_records([r for r in records if r.topic == self.topics.stories], StorySnapshot, self.dead)
         for s in stories:
             header, doc = story_action(self.names.stories, s.value)
             ops.append(_Op(by_pos[(s.topic, s.partition, s.offset)], "story", header, doc))

@@ -18,8 +18,13 @@ log = logging.getLogger(__name__)
 def register(sub: Any) -> None:
     p = sub.add_parser("eval", help="clustering quality on a labelled JSON-lines set")
     p.add_argument("dataset", help="JSON lines with id, event, title, text, published, source, lang, url")
-    p.add_argument("--concurrent", action="store_true", help="replay as if every article arrived on one day")
-    p.add_argument("--both", action="store_true", help="both replays: real dates, then one day")
+    p.add_argument(
+        "--order",
+        action="append",
+        choices=["published", "jitter", "backfill", "one-day"],
+        help="arrival order to replay (repeatable; default: all four). jitter and backfill report the worst of 3 seeds",
+    )
+    p.add_argument("--concurrent", action="store_true", help="the same as --order one-day")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-references", action="store_true", help="skip the simple reference clusterers")
     p.set_defaults(func=_eval)
@@ -27,12 +32,13 @@ def register(sub: Any) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     from enrich.eval import EvalError, evaluate, format_report
+    from enrich.orders import ORDERS
     from enrich.settings import EnrichSettings
     from storywire.commands import CommandError
     from storywire.config import ModelSettings, load
     from storywire.embedder import EmbedderError, load_embedder
 
-    modes = ["dated", "concurrent"] if args.both else ["concurrent"] if args.concurrent else ["dated"]
+    chosen = list(dict.fromkeys((args.order or []) + (["one-day"] if args.concurrent else []))) or list(ORDERS)
     try:
         model = load(ModelSettings)
         embedder = load_embedder(model)
@@ -41,12 +47,12 @@ def _eval(args: argparse.Namespace) -> int:
             lambda texts: _encode_with_progress(embedder, texts),
             embedder.name,
             load(EnrichSettings),
-            modes=modes,
+            order_names=chosen,
             with_references=not args.no_references,
         )
     except (EvalError, EmbedderError) as exc:
         raise CommandError(str(exc)) from exc
-    print(json.dumps(report) if args.json else format_report(report))
+    print(json.dumps(report) if args.json else format_report(report, f"{args.dataset} (model {embedder.name})"))
     return 0
 
 

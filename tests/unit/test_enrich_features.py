@@ -42,7 +42,7 @@ CASES = [
             "seisme": 3.0,
             "turquie": 4.0,
             "magnitude": 1.0,
-            "78": 2.0,
+            "7.8": 2.0,
             "frappe": 1.0,
             "gaziantep": 2.0,
             "erdogan": 1.0,
@@ -64,3 +64,16 @@ def test_terms_keep_the_heaviest() -> None:
     got = terms("Title", body, max_terms=10)
     assert len(got) == 10
     assert got["title"] == 2.0
+
+
+def test_figures_and_names_are_written_alike_across_languages() -> None:
+    got = terms("Microsoft streicht 10 000 Jobs", "Google despide a 12.000 trabajadores; 12,4% y 4,451.28 en Днепре.")
+    assert {"10000", "12000", "12.4", "4451.28", "dnepre"} <= set(got)
+    assert terms("", "Google cuts 12,000 jobs")["12000"] == 2.0
+
+
+def test_the_language_of_an_undeclared_article_is_detected() -> None:
+    from enrich.features import detect_language
+
+    assert detect_language("Le Kremlin dit avoir abattu deux drones", "Moscou accuse Kiev d'une attaque.") == "fr"
+    assert detect_language("Ok", "") is None
