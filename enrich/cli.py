@@ -67,11 +67,12 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
+    from elasticsearch import Elasticsearch
+
     from enrich.cluster import Clusterer
     from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
     from enrich.es_lookup import EsStoryLookup
     from enrich.settings import EnrichSettings
-    from index.client import IndexNames, make_client
     from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
     from storywire.commands import CommandError
     from storywire.config import Settings, load
@@ -83,8 +84,8 @@ def _cluster(args: argparse.Namespace) -> int:
     ensure_topics(settings.kafka, topics)
     stop = Stopper.install()
     # Dormant stories are found again in the stories index (enrich.es_lookup).
-    es = make_client(settings.es)
-    lookup = EsStoryLookup(es, IndexNames(settings.es.index_prefix).stories)
+    es = Elasticsearch(settings.es.url)  # TODO(lead): the kernel's client factory (auth, TLS) once enrich may use it
+    lookup = EsStoryLookup(es, f"{settings.es.index_prefix}-stories")
     core = Clusterer(enrich, lookup)
     try:
         core.restore(read_snapshots(settings.kafka, topics.stories))

@@ -68,5 +68,5 @@ def test_a_restarted_clusterer_revives_a_dormant_story_from_the_index(es_setting
     assert got == expected and not revived.new_story
     snap = {s.id: s for s in restarted.take_changes()}[revived.story_id]
     assert snap.status is StoryStatus.ACTIVE and snap.size == 3
-    assert set(snap.members) == {"k0", "k1", "k2"}
+    assert snap.restore is not None and set(snap.restore.members) == {"k0", "k1", "k2"}
     es.close()
