@@ -27,13 +27,15 @@ def register(sub: Any) -> None:
     alerts = sub.add_parser("alerts", help="check alert rules and preview alerts")
     cmds = alerts.add_subparsers(dest="alerts_command", required=True)
     check = cmds.add_parser("check", help="validate a rules file")
-    check.add_argument("file", type=Path)
+    check.add_argument("file", type=Path, help="the rules file (YAML)")
     check.set_defaults(func=_check)
     test = cmds.add_parser("test", help="render what a rule would send for a story, without sending")
     test.add_argument("rule", help="rule name")
     test.add_argument("--story-file", type=Path, required=True, help="a Story JSON (as on the stories topic)")
     test.add_argument("--rules", type=Path, help="rules file (default: STORYWIRE_ALERT_RULES_FILE)")
-    test.add_argument("--channel", choices=["webhook", "email", "all"], default="all")
+    test.add_argument(
+        "--channel", choices=["webhook", "email", "all"], default="all", help="which rendering to show (default: all)"
+    )
     test.set_defaults(func=_test)
 
 

@@ -9,8 +9,9 @@ logs name a webhook by its position (``webhook-0``) and host only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storywire.config import cache_dir
@@ -26,7 +27,7 @@ class AlertSettings(BaseSettings):
     rules_file: Path = Path("alert-rules.yaml")
     state_dir: Path = Field(default_factory=lambda: cache_dir() / "alert")
     group_id: str = ""  # empty: "<topic prefix>-alert" (storywire.bus.group_id)
-    ops_port: int = 9104
+    ops_port: int = Field(default=9104, ge=0, le=65535)
     poll_timeout_ms: int = Field(default=250, ge=1)
     # How soon a killed instance's partitions move to its replacement (heartbeats every third).
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
@@ -43,7 +44,7 @@ class AlertSettings(BaseSettings):
 
     # E-mail over SMTP; no host means no e-mail channel.
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_starttls: bool = True
     smtp_ssl: bool = False  # implicit TLS (port 465); wins over starttls
     smtp_ca_file: str | None = None
@@ -74,6 +75,16 @@ class AlertSettings(BaseSettings):
     @property
     def email_enabled(self) -> bool:
         return bool(self.smtp_host) and bool(self.recipients)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.webhook_backoff_s > self.webhook_backoff_max_s:
+            raise ValueError("STORYWIRE_ALERT_WEBHOOK_BACKOFF_S must not exceed STORYWIRE_ALERT_WEBHOOK_BACKOFF_MAX_S")
+        if self.redeliver_backoff_s > self.redeliver_backoff_max_s:
+            raise ValueError(
+                "STORYWIRE_ALERT_REDELIVER_BACKOFF_S must not exceed STORYWIRE_ALERT_REDELIVER_BACKOFF_MAX_S"
+            )
+        return self
 
     def link(self, story_id: str) -> str:
         return self.story_url.replace("{story_id}", story_id)

@@ -26,7 +26,7 @@ class EnrichSettings(BaseSettings):
     # --- clusterer service ---------------------------------------------------------------
     cluster_group: str = ""  # empty: "<topic prefix>-cluster"
     cluster_batch_max_size: int = Field(default=500, ge=1)
-    ops_port: int = Field(default=0, ge=0)  # 0 = no ops HTTP server
+    ops_port: int = Field(default=0, ge=0, le=65535)  # 0 = no ops HTTP server
 
     # --- clustering core -----------------------------------------------------------------
     # An article is compared with the stories whose span [first, last] comes within this

@@ -6,7 +6,9 @@ these are the writer's batching and retry knobs, the search tuning and the API's
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +51,14 @@ class IndexSettings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     # When set, /api/* requires "Authorization: Bearer <token>" (/health and /metrics stay open).
     api_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.retry_initial_s > self.retry_max_s:
+            raise ValueError("STORYWIRE_INDEX_RETRY_INITIAL_S must not exceed STORYWIRE_INDEX_RETRY_MAX_S")
+        if self.api_token is not None and not self.api_token.get_secret_value().strip():
+            raise ValueError("STORYWIRE_INDEX_API_TOKEN is set but empty: unset it, or give a token")
+        return self
 
 
 def crc_checks(settings: IndexSettings) -> bool:

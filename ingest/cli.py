@@ -19,24 +19,24 @@ def register(sub: Any) -> None:
     p = fsub.add_parser("list", help="feeds with their state: errors, backoff, next poll, disabled")
     p.set_defaults(func=_list)
     p = fsub.add_parser("add", help="add a feed")
-    p.add_argument("url")
-    p.add_argument("--name", default="")
-    p.add_argument("--source", default="")
-    p.add_argument("--tag", action="append", default=[])
-    p.add_argument("--language")
+    p.add_argument("url", help="the feed's http(s) URL")
+    p.add_argument("--name", default="", help="a display name (default: none)")
+    p.add_argument("--source", default="", help="the source articles are credited to (default: the site's host)")
+    p.add_argument("--tag", action="append", default=[], help="a tag copied onto every article; repeat for several")
+    p.add_argument("--language", help="language of entries that declare none (e.g. en)")
     p.add_argument("--interval", type=float, help="seconds between polls")
     p.set_defaults(func=_add)
     p = fsub.add_parser("remove", help="remove a feed (and forget its state)")
-    p.add_argument("url")
+    p.add_argument("url", help="the feed's URL as listed")
     p.set_defaults(func=_remove)
     p = fsub.add_parser("enable", help="re-enable a disabled feed (after a 410) and poll it soon")
-    p.add_argument("url")
+    p.add_argument("url", help="the feed's URL as listed")
     p.set_defaults(func=_enable)
     p = fsub.add_parser("import-opml", help="add the feeds of an OPML file")
-    p.add_argument("path", type=Path)
+    p.add_argument("path", type=Path, help="the OPML file")
     p.set_defaults(func=_import)
     p = fsub.add_parser("export-opml", help="write the feed list as OPML (stdout or a file)")
-    p.add_argument("path", type=Path, nargs="?")
+    p.add_argument("path", type=Path, nargs="?", help="the file to write (default: stdout)")
     p.set_defaults(func=_export)
 
     ing = sub.add_parser("ingest", help="poll feeds into <prefix>.articles.raw")
@@ -97,7 +97,7 @@ def _add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from ingest.feeds import FeedSpec, merge, save_feeds
-    from storywire.commands import CommandError
+    from storywire.commands import CommandError, UsageError
 
     settings = _settings(args)
     try:
@@ -110,7 +110,7 @@ def _add(args: argparse.Namespace) -> int:
             interval=args.interval,
         )
     except ValidationError as exc:
-        raise CommandError(f"invalid feed: {exc.errors()[0]['msg']}") from exc
+        raise UsageError(f"invalid feed: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}") from exc
     feeds, added = merge(_load(settings.feeds_file), [spec])
     if not added:
         raise CommandError(f"already listed: {spec.url}")

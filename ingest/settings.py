@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storywire.config import cache_dir
@@ -56,3 +57,16 @@ class IngestSettings(BaseSettings):
     feed_partitions: int = Field(default=12, ge=1)
 
     ops_port: int = Field(default=9101, ge=0, le=65535)  # /health and /metrics; 0 = none
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        # Checked at load, so every command (and doctor) refuses a schedule that cannot work.
+        if not self.min_interval_s <= self.default_interval_s <= self.max_interval_s:
+            raise ValueError(
+                "STORYWIRE_INGEST_MIN_INTERVAL_S <= STORYWIRE_INGEST_DEFAULT_INTERVAL_S <= "
+                f"STORYWIRE_INGEST_MAX_INTERVAL_S must hold, got {self.min_interval_s}, "
+                f"{self.default_interval_s}, {self.max_interval_s}"
+            )
+        if self.backoff_base_s > self.backoff_max_s:
+            raise ValueError("STORYWIRE_INGEST_BACKOFF_BASE_S must not exceed STORYWIRE_INGEST_BACKOFF_MAX_S")
+        return self

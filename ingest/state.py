@@ -200,3 +200,27 @@ class StateStore:
         with self.transaction():
             self.db.execute("DELETE FROM feeds WHERE url = ?", (url,))
             self.db.execute("DELETE FROM seen WHERE feed = ?", (url,))
+
+
+def read_states(state_dir: Path) -> dict[str, FeedState] | None:
+    """Every feed's state, read without creating or changing anything (``feeds list``,
+    ``doctor``); None when there is no state yet. The file is opened read-only, so a
+    listing never makes a state directory as a side effect."""
+    path = state_dir / "ingest.sqlite3"
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM feeds").fetchall()
+    finally:
+        db.close()
+    out = {}
+    for row in rows:
+        present = set(row.keys())  # a file from an older release may lack later columns
+        values = {c: row[c] for c in _COLUMNS if c in present}
+        for col in _DATES & values.keys():
+            values[col] = datetime.fromisoformat(values[col]) if values[col] is not None else None
+        values["disabled"] = bool(values.get("disabled"))
+        out[row["url"]] = FeedState(**values)  # type: ignore[arg-type]
+    return out

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from storywire.commands import CommandError, int_at_least, iso_time
+from storywire.commands import CommandError, UsageError, add_json, int_at_least, iso_time, port
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -23,42 +23,46 @@ if TYPE_CHECKING:
 
 def register(sub: Any) -> None:
     search = sub.add_parser("search", help="search stories (text and meaning)")
-    search.add_argument("query", nargs="?", default="")
+    search.add_argument("query", nargs="?", default="", help="free text (default: browse the newest stories)")
     _filters(search, stories=True)
     search.set_defaults(func=cmd_search)
 
     story = sub.add_parser("story", help="show one story: articles, sources, timeline")
-    story.add_argument("story_id")
-    story.add_argument("--page", type=int_at_least(1), default=1)
-    story.add_argument("--size", type=int_at_least(1), default=50)
-    story.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    story.add_argument("story_id", help="the story's id (as search prints it)")
+    story.add_argument("--page", type=int_at_least(1), default=1, help="page of its articles (default: 1)")
+    story.add_argument("--size", type=int_at_least(1), default=50, help="articles per page (default: 50)")
+    add_json(story, "the story")
     story.set_defaults(func=cmd_story)
 
     arts = sub.add_parser("articles", help="search articles (text and meaning)")
-    arts.add_argument("query", nargs="?", default="")
+    arts.add_argument("query", nargs="?", default="", help="free text (default: browse the newest articles)")
     arts.add_argument("--story", help="only articles of this story")
     _filters(arts, stories=False)
     arts.set_defaults(func=cmd_articles)
 
     api = sub.add_parser("api", help="serve the read-only HTTP search API")
-    api.add_argument("--host")
-    api.add_argument("--port", type=int)
+    api.add_argument("--host", help="address to listen on (default: STORYWIRE_INDEX_API_HOST)")
+    api.add_argument("--port", type=port, help="port to listen on (default: STORYWIRE_INDEX_API_PORT)")
     api.add_argument("--no-embed", action="store_true", help="text search only (do not load the model)")
     api.set_defaults(func=cmd_api)
 
 
 def _filters(p: argparse.ArgumentParser, stories: bool) -> None:
     p.add_argument("--from", dest="start", type=iso_time, help="ISO 8601 time (UTC if no zone)")
-    p.add_argument("--to", dest="end", type=iso_time)
+    p.add_argument("--to", dest="end", type=iso_time, help="ISO 8601 time (UTC if no zone)")
     p.add_argument("--source", action="append", default=[], help="repeat for several")
     p.add_argument("--lang", action="append", default=[], help="repeat for several")
     if stories:
-        p.add_argument("--min-size", type=int_at_least(0), default=0)
-        p.add_argument("--status", choices=["active", "dormant", "merged"])
-    p.add_argument("--sort", choices=["relevance", "recency", "growth"], default="relevance")
-    p.add_argument("--page", type=int_at_least(1), default=1)
-    p.add_argument("--size", type=int_at_least(1), default=20)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        p.add_argument(
+            "--min-size", type=int_at_least(0), default=0, help="only stories of at least this many articles"
+        )
+        p.add_argument("--status", choices=["active", "dormant", "merged"], help="only stories in this state")
+    p.add_argument(
+        "--sort", choices=["relevance", "recency", "growth"], default="relevance", help="order (default: relevance)"
+    )
+    p.add_argument("--page", type=int_at_least(1), default=1, help="page number (default: 1)")
+    p.add_argument("--size", type=int_at_least(1), default=20, help="results per page (default: 20)")
+    add_json(p, "the results")
     p.add_argument("--no-embed", action="store_true", help="text search only (do not load the model)")
 
 
@@ -97,7 +101,7 @@ def _run_search(args: argparse.Namespace, call: Callable[[SearchService], Any], 
         raise CommandError(str(exc)) from exc
     except ValidationError as exc:  # e.g. --size above the maximum: one line, naming the option
         problems = "; ".join(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise CommandError(problems.replace("_", "-")) from exc
+        raise UsageError(problems.replace("_", "-")) from exc
     finally:
         service.es.close()
     if args.json:

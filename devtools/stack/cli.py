@@ -9,6 +9,7 @@ from pathlib import Path
 
 from devtools.stack import Stack
 from devtools.stack.settings import StackSettings
+from storywire.commands import add_json, int_at_least
 from storywire.config import load
 
 
@@ -19,10 +20,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         v = verbs.add_parser(verb, help=text)
         v.add_argument("--only", choices=["kafka", "elasticsearch"], help="act on one service")
     st = verbs.add_parser("status", help="versions, addresses, pids and data directories")
-    st.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    add_json(st, "the status")
     lg = verbs.add_parser("logs", help="the last lines of the servers' logs")
-    lg.add_argument("service", nargs="?", choices=["kafka", "elasticsearch"])
-    lg.add_argument("-n", "--lines", type=int, default=40)
+    lg.add_argument("service", nargs="?", choices=["kafka", "elasticsearch"], help="one server (default: both)")
+    lg.add_argument("-n", "--lines", type=int_at_least(1), default=40, help="how many last lines (default: 40)")
     p.set_defaults(func=_run)
 
 
@@ -38,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.verb == "status":
         status = stack.status()
         print(json.dumps(status, indent=2)) if args.json else _print_status(status)
-        return 0 if status["running"] else 3
+        return 0 if status["running"] else 1
     elif args.verb == "logs":
         for svc in stack.services(args.service):
             log = Path(svc.status().log_file)

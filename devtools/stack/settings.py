@@ -19,10 +19,10 @@ class StackSettings(BaseSettings):
     kafka_version: str = "3.9.2"
     scala_version: str = "2.13"
     es_version: str = "8.19.21"
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    es_port: int = 9200
-    es_transport_port: int = 9300
+    kafka_port: int = Field(default=9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    es_port: int = Field(default=9200, ge=1, le=65535)
+    es_transport_port: int = Field(default=9300, ge=1, le=65535)
     kafka_heap: str = "512m"
     es_heap: str = "512m"
     es_user: str = "storywire-es"  # only used when the launcher runs as root

@@ -15,6 +15,7 @@ from devtools.stack.settings import StackSettings
 from enrich.settings import EnrichSettings
 from index.settings import IndexSettings
 from ingest.settings import IngestSettings
+from storywire.commands import mask_url
 from storywire.config import ElasticsearchSettings, KafkaSettings, LogSettings, ModelSettings, load
 
 SECTIONS: dict[str, type[BaseSettings]] = {
@@ -46,7 +47,8 @@ def known_env_vars() -> dict[str, type[BaseSettings]]:
 
 
 def effective() -> dict[str, dict[str, Any]]:
-    """Every section's effective values as JSON-ready dicts, secrets shown as ``**********``."""
+    """Every section's effective values as JSON-ready dicts, secrets shown as ``**********`` and
+    credentials inside URLs as ``***``."""
     out: dict[str, dict[str, Any]] = {}
     for name, section in SECTIONS.items():
         values = load(section).model_dump()
@@ -57,4 +59,6 @@ def effective() -> dict[str, dict[str, Any]]:
 def _shown(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return "**********" if value.get_secret_value() else ""
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)  # STORYWIRE_ES_URL may carry a user and password
     return json.loads(json.dumps(value, default=str))

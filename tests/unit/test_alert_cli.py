@@ -26,7 +26,7 @@ def test_check_lists_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_reports_a_malformed_file_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "rules.yaml"
     bad.write_text("rules:\n  - {name: surge, kind: velocity, ratio: fast}\n")
-    assert main(["alerts", "check", str(bad)]) == 2
+    assert main(["alerts", "check", str(bad)]) == 1
     err = capsys.readouterr().err
     assert (
         err == f"storywire: error: {bad}: rule 'surge' (rules[0]): field 'ratio': "
@@ -54,5 +54,5 @@ def test_test_shows_a_rule_that_would_not_fire(capsys: pytest.CaptureFixture[str
 
 
 def test_test_names_an_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["alerts", "test", "nope", "--rules", RULES, "--story-file", STORY]) == 2
+    assert main(["alerts", "test", "nope", "--rules", RULES, "--story-file", STORY]) == 1
     assert "no rule named 'nope' (rules: breaking, watch-kremlin, surge)" in capsys.readouterr().err

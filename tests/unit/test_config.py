@@ -38,5 +38,5 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pyte
 
 def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORYWIRE_KAFKA_PARTITIONS", "zero")
-    with pytest.raises(ValueError, match="partitions"):
+    with pytest.raises(ValueError, match=r"^STORYWIRE_KAFKA_PARTITIONS='zero': Input should be a valid integer"):
         Settings.load()

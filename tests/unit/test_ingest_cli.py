@@ -26,7 +26,7 @@ def feeds_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_add_list_import_export_remove(feeds_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["feeds", "add", "https://a.example/rss", "--name", "A", "--tag", "world", "--interval", "300"]) == 0
-    assert main(["feeds", "add", "https://a.example/rss"]) == 2  # already listed
+    assert main(["feeds", "add", "https://a.example/rss"]) == 1  # already listed
     assert main(["feeds", "add", "file:///etc/passwd"]) == 2
     (tmp_path / "subs.opml").write_bytes(OPML)
     assert main(["feeds", "import-opml", str(tmp_path / "subs.opml")]) == 0
@@ -51,7 +51,7 @@ def test_add_list_import_export_remove(feeds_file: Path, tmp_path: Path, capsys:
     assert main(["feeds", "export-opml", str(tmp_path / "out.opml")]) == 0
     assert b'xmlUrl="https://b.example/rss"' in (tmp_path / "out.opml").read_bytes()
     assert main(["feeds", "remove", "https://a.example/rss"]) == 0
-    assert main(["feeds", "remove", "https://a.example/rss"]) == 2
+    assert main(["feeds", "remove", "https://a.example/rss"]) == 1
     assert [f.url for f in load_feeds(feeds_file)] == ["https://b.example/rss"]
 
 
@@ -60,5 +60,5 @@ def test_settings_come_from_the_environment(feeds_file: Path) -> None:
 
 
 def test_ingest_without_a_feeds_file_is_a_one_line_error(feeds_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ingest", "--once"]) == 2
+    assert main(["ingest", "--once"]) == 1
     assert "no feeds file" in capsys.readouterr().err
