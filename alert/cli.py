@@ -16,6 +16,7 @@ from typing import Any
 from alert.engine import duration
 from alert.errors import AlertError
 from alert.rules import BreakingRule, RuleSet, VelocityRule, WatchRule, load_rules
+from storywire.commands import add_json, print_json
 
 
 def register(sub: Any) -> None:
@@ -28,6 +29,7 @@ def register(sub: Any) -> None:
     cmds = alerts.add_subparsers(dest="alerts_command", required=True)
     check = cmds.add_parser("check", help="validate a rules file")
     check.add_argument("file", type=Path, help="the rules file (YAML)")
+    add_json(check, "the rules")
     check.set_defaults(func=_check)
     test = cmds.add_parser("test", help="render what a rule would send for a story, without sending")
     test.add_argument("rule", help="rule name")
@@ -54,6 +56,10 @@ def _rules(path: Path | None) -> tuple[RuleSet, Path]:
 
 
 def _describe(rule: BreakingRule | WatchRule | VelocityRule) -> str:
+    return f"{rule.name:<24} {rule.kind:<9} {_summary(rule)}"
+
+
+def _summary(rule: BreakingRule | WatchRule | VelocityRule) -> str:
     if isinstance(rule, BreakingRule):
         what = f">= {rule.min_articles} articles from >= {rule.min_sources} sources within {duration(rule.window)}"
     elif isinstance(rule, WatchRule):
@@ -68,11 +74,14 @@ def _describe(rule: BreakingRule | WatchRule | VelocityRule) -> str:
     ]
     if rule.min_size > 1:
         filters.append(f"min_size={rule.min_size}")
-    return f"{rule.name:<24} {rule.kind:<9} {what}" + (f"  [{' '.join(filters)}]" if filters else "")
+    return what + (f"  [{' '.join(filters)}]" if filters else "")
 
 
 def _check(args: argparse.Namespace) -> int:
     rules, path = _rules(args.file)
+    if args.json:
+        print_json([{**rule.model_dump(mode="json"), "summary": _summary(rule)} for rule in rules.rules])
+        return 0
     print(f"{path}: {len(rules.rules)} rules OK")
     for rule in rules.rules:
         print("  " + _describe(rule))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import FeedListError
+from storywire.commands import add_json
 
 
 def register(sub: Any) -> None:
@@ -17,6 +18,7 @@ def register(sub: Any) -> None:
     feeds.add_argument("--file", type=Path, help="feeds file (default: STORYWIRE_INGEST_FEEDS_FILE)")
     fsub = feeds.add_subparsers(dest="feeds_command", required=True)
     p = fsub.add_parser("list", help="feeds with their state: errors, backoff, next poll, disabled")
+    add_json(p, "the feeds and their state")
     p.set_defaults(func=_list)
     p = fsub.add_parser("add", help="add a feed")
     p.add_argument("url", help="the feed's http(s) URL")
@@ -70,26 +72,41 @@ def _when(value: datetime | None) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ingest.state import StateStore
+    from ingest.state import read_states
+    from storywire.commands import print_json
 
     settings = _settings(args)
     feeds = _load(settings.feeds_file)
-    store = StateStore(settings.state_dir)
-    try:
-        states = store.all()
-    finally:
-        store.close()
-    print(f"{'url':<60} {'errors':>6} {'next poll (UTC)':<19} {'status':<10} last error / note")
+    states = read_states(settings.state_dir) or {}  # read-only: listing creates no state
+    rows = []
     for f in feeds:
+        st = states.get(f.url)
+        status = "new" if st is None else "disabled" if st.disabled else "backoff" if st.error_count else "ok"
+        rows.append(
+            {
+                **f.model_dump(mode="json"),
+                "status": status,
+                "errors": st.error_count if st else 0,
+                "next_poll": st.next_poll.isoformat() if st and st.next_poll else None,
+                "last_error": st.last_error if st else None,
+                "disabled_reason": st.disabled_reason if st else None,
+                "moved_to": st.current_url if st else None,
+                "last_success": st.last_success.isoformat() if st and st.last_success else None,
+            }
+        )
+    if args.json:
+        print_json(rows)
+        return 0
+    print(f"{'url':<60} {'errors':>6} {'next poll (UTC)':<19} {'status':<10} last error / note")
+    for f, row in zip(feeds, rows, strict=True):
         st = states.get(f.url)
         if st is None:
             print(f"{f.url:<60} {0:>6} {'now':<19} {'new':<10}")
             continue
-        status = "disabled" if st.disabled else ("backoff" if st.error_count else "ok")
         note = st.disabled_reason or st.last_error or ""
         if st.current_url:
             note = (note + " " if note else "") + f"moved to {st.current_url}"
-        print(f"{f.url:<60} {st.error_count:>6} {_when(st.next_poll):<19} {status:<10} {note}")
+        print(f"{f.url:<60} {st.error_count:>6} {_when(st.next_poll):<19} {row['status']:<10} {note}")
     return 0
 
 
@@ -154,26 +171,45 @@ def _enable(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ingest.feeds import merge, parse_opml, save_feeds
+    from ingest.feeds import merge, read_opml, save_feeds
     from storywire.commands import CommandError
 
     settings = _settings(args)
     try:
-        new = parse_opml(args.path.read_bytes())
+        found = read_opml(args.path.read_bytes())
     except (OSError, FeedListError) as exc:
         raise CommandError(f"{args.path}: {exc}") from exc
-    feeds, added = merge(_load(settings.feeds_file), new)
+    feeds, added = merge(_load(settings.feeds_file), found.feeds)
     save_feeds(settings.feeds_file, feeds)
-    print(f"imported {added} new feeds of {len(new)} in {args.path}")
+    print(import_report(added, len(found.feeds), found.skipped, found.notes, str(args.path)))
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def import_report(added: int, found: int, skipped: list[tuple[str, str]], notes: list[str], where: str) -> str:
+    """``imported 1 new feed of 2 in subs.opml (1 already listed); skipped 1: 'X': reason`` and notes."""
+    line = f"imported {added} new {'feed' if added == 1 else 'feeds'} of {found} in {where}"
+    if found - added:
+        line += f" ({found - added} already listed)"
+    lines = [line]
+    if skipped:
+        lines.append(f"skipped {len(skipped)}: " + "; ".join(f"{title!r}: {why}" for title, why in skipped))
+    return "\n".join(lines + notes)
 
 
 def _export(args: argparse.Namespace) -> int:
     from ingest.feeds import to_opml
+    from storywire.commands import CommandError
 
     data = to_opml(_load(_settings(args).feeds_file))
     if args.path:
-        args.path.write_bytes(data)
+        try:
+            args.path.write_bytes(data)
+        except OSError as exc:
+            raise CommandError(f"{args.path}: {exc.strerror or exc}") from exc
     else:
         sys.stdout.write(data.decode("utf-8"))
     return 0

@@ -56,3 +56,15 @@ def test_test_shows_a_rule_that_would_not_fire(capsys: pytest.CaptureFixture[str
 def test_test_names_an_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["alerts", "test", "nope", "--rules", RULES, "--story-file", STORY]) == 1
     assert "no rule named 'nope' (rules: breaking, watch-kremlin, surge)" in capsys.readouterr().err
+
+
+def test_check_json_lists_each_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alerts", "check", RULES, "--json"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["kind"]) for r in rules] == [
+        ("breaking", "breaking"),
+        ("watch-kremlin", "watch"),
+        ("surge", "velocity"),
+    ]
+    assert rules[0]["min_articles"] == 4 and rules[0]["window"] == "PT1H"
+    assert rules[0]["summary"] == ">= 4 articles from >= 3 sources within 60 min"

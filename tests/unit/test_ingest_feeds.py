@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import FeedListError
-from ingest.feeds import FeedSpec, load_feeds, merge, parse_opml, save_feeds, to_opml
+from ingest.feeds import FeedSpec, feed_scheme, load_feeds, merge, parse_opml, read_opml, save_feeds, to_opml
 from ingest.state import StateStore
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -61,6 +61,47 @@ def test_opml_import_and_export() -> None:
     assert [(f.url, f.name, f.language) for f in again] == [(f.url, f.name, f.language) for f in feeds]
     merged, added = merge(feeds[:1], feeds)
     assert added == 1 and len(merged) == 2
+
+
+SUBSCRIPTIONS = b"""<?xml version="1.0"?>
+<opml version="2.0"><head><title>from a reader</title></head><body>
+  <outline text="News" title="News">
+    <outline text="World">
+      <outline type="rss" text="A" xmlUrl="https://a.example/rss" htmlUrl="https://a.example/"/>
+    </outline>
+    <outline type="rss" text="B" xmlUrl="feed://b.example/feed.xml" htmlUrl="https://b.example/" category="/politics"/>
+  </outline>
+  <outline type="rss" text="C" xmlUrl="feed:http://c.example/rss"/>
+  <outline type="link" text="a page" url="https://d.example/"/>
+  <outline type="rss" text="E" xmlUrl="javascript:alert(1)"/>
+  <outline text="Empty folder"/>
+</body></opml>"""
+
+
+def test_opml_keeps_folders_and_sites_reads_feed_urls_and_says_what_it_skipped() -> None:
+    got = read_opml(SUBSCRIPTIONS)
+    assert [(f.url, f.folder, f.html_url, f.tags) for f in got.feeds] == [
+        ("https://a.example/rss", "News/World", "https://a.example/", ("News", "World")),
+        ("https://b.example/feed.xml", "News", "https://b.example/", ("News", "politics")),
+        ("http://c.example/rss", "", "", ()),
+    ]
+    assert got.skipped == [
+        ("a page", "no xmlUrl: not a feed"),
+        ("E", "javascript:alert(1): must be an http(s) URL with a host"),
+        ("Empty folder", "no xmlUrl: not a feed"),
+    ]
+    assert got.notes == ["2 feed:// URLs read as https://"]
+    assert feed_scheme("FEED://x.example/a") == ("https://x.example/a", True)
+    assert feed_scheme("https://x.example/a") == ("https://x.example/a", False)
+
+
+def test_opml_round_trip_keeps_folders_sites_tags_and_order() -> None:
+    feeds = read_opml(SUBSCRIPTIONS).feeds
+    feeds.insert(1, FeedSpec(url="https://root.example/rss", name="Root", tags=("mine",), language="de"))
+    out = to_opml(feeds)
+    again = read_opml(out)
+    assert again.feeds == feeds and again.skipped == []
+    assert b'htmlUrl="https://a.example/"' in out and b'<outline text="World" title="World">' in out
 
 
 def test_opml_refuses_garbage_and_external_entities() -> None:
