@@ -6,26 +6,32 @@
     GET /api/articles                article search (q, story, from, to, source, lang, sort, page, size)
     GET /health                      Kafka and Elasticsearch reachability: 200 or 503
     GET /metrics                     Prometheus text format
-    GET /openapi.json, /docs         the OpenAPI document
+    GET /openapi.json                the OpenAPI document (bearer security scheme, the real error bodies)
+    GET /docs                        Swagger UI, served from this origin under the pages' CSP (search.docs)
 
-Every bad parameter is a 4xx with a message naming the parameter; an Elasticsearch
-outage is a 503; nothing a client sends produces a 500. ``create_app`` is a factory so
-the analysts' page can be mounted on the same app later.
+Errors are JSON ``{"error": "..."}`` (``ErrorBody``): 400 inconsistent parameters, 401 no
+valid bearer token (``search.auth``), 404 no such story, 422 a parameter out of range or
+of the wrong type (with ``problems``, one per parameter: ``InvalidParameters``), 503
+Elasticsearch unavailable; each route documents the ones it can answer, and nothing a
+client sends produces a 500. ``create_app`` is a factory so the analysts' page can be
+mounted on the same app (``search.web.mount_web``).
 """
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
+from search.auth import Unauthorized, answer_unauthorized, guard
+from search.docs import mount_docs
 from search.errors import BadQuery, SearchUnavailable, StoryNotFound
+from search.http import ErrorBody, InvalidParameters, Problem, responses
 from search.query import ArticlePage, ArticleQuery, SortBy, StoryDetail, StoryPage, StoryQuery
 from search.service import SearchService
 from storywire.messages import StoryStatus
@@ -43,8 +49,10 @@ Size = Annotated[int, Query(ge=1, le=100)]
 StoryId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
-class _Unauthorized(Exception):
-    pass
+class HealthBody(BaseModel):
+    live: bool
+    ready: bool
+    reasons: dict[str, str]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -66,48 +74,39 @@ def create_app(search: SearchService, health: HealthCheck, token: SecretStr | No
         title="Storywire search API",
         version="1",
         description="Read-only search over Storywire's stories and articles.",
+        docs_url=None,  # served offline by search.docs, under the pages' CSP
+        redoc_url=None,
     )
-
-    def authorize(request: Request) -> None:
-        if token is None:
-            return
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {token.get_secret_value()}"
-        if not secrets.compare_digest(given.encode(), expected.encode()):
-            raise _Unauthorized
-
-    auth = [Depends(authorize)]
+    mount_docs(app)
+    auth = guard(token)
+    app.add_exception_handler(Unauthorized, answer_unauthorized)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path")]
-            problems.append({"parameter": ".".join(loc) or "request", "message": str(err.get("msg", "invalid"))})
-        text = "; ".join(f"{p['parameter']}: {p['message']}" for p in problems)
-        return JSONResponse({"error": f"invalid parameters: {text}", "problems": problems}, status_code=422)
+            problems.append(Problem(parameter=".".join(loc) or "request", message=str(err.get("msg", "invalid"))))
+        text = "; ".join(f"{p.parameter}: {p.message}" for p in problems)
+        body = InvalidParameters(error=f"invalid parameters: {text}", problems=problems)
+        return JSONResponse(body.model_dump(), status_code=422)
 
     @app.exception_handler(BadQuery)
     async def bad_query(request: Request, exc: BadQuery) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(ErrorBody(error=str(exc)).model_dump(), status_code=400)
 
     @app.exception_handler(StoryNotFound)
     async def not_found(request: Request, exc: StoryNotFound) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404)
+        return JSONResponse(ErrorBody(error=str(exc)).model_dump(), status_code=404)
 
     @app.exception_handler(SearchUnavailable)
     async def unavailable(request: Request, exc: SearchUnavailable) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=503)
-
-    @app.exception_handler(_Unauthorized)
-    async def unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"}
-        return JSONResponse({"error": "a valid bearer token is required"}, status_code=401, headers=headers)
+        return JSONResponse(ErrorBody(error=str(exc)).model_dump(), status_code=503)
 
     # Handlers are sync functions: FastAPI runs them in its thread pool, so a slow
     # Elasticsearch does not block the event loop.
 
-    @app.get("/api/stories", dependencies=auth)
+    @app.get("/api/stories", dependencies=auth, responses=responses(400, 503, token=token))
     def search_stories(
         q: Text = "",
         start: From = None,
@@ -134,15 +133,15 @@ def create_app(search: SearchService, health: HealthCheck, token: SecretStr | No
         )
         return search.search_stories(query)
 
-    @app.get("/api/stories/{story_id}", dependencies=auth)
+    @app.get("/api/stories/{story_id}", dependencies=auth, responses=responses(400, 404, 503, token=token))
     def story(story_id: StoryId, page: Page = 1, size: Annotated[int, Query(ge=1, le=500)] = 100) -> StoryDetail:
         return search.story(story_id, page, size)
 
-    @app.get("/api/stories/{story_id}/articles", dependencies=auth)
+    @app.get("/api/stories/{story_id}/articles", dependencies=auth, responses=responses(400, 404, 503, token=token))
     def story_articles(story_id: StoryId, page: Page = 1, size: Size = 50) -> ArticlePage:
         return search.story_articles(story_id, page, size)
 
-    @app.get("/api/articles", dependencies=auth)
+    @app.get("/api/articles", dependencies=auth, responses=responses(400, 503, token=token))
     def search_articles(
         q: Text = "",
         story: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -167,7 +166,11 @@ def create_app(search: SearchService, health: HealthCheck, token: SecretStr | No
         )
         return search.search_articles(query)
 
-    @app.get("/health")
+    @app.get(
+        "/health",
+        response_model=HealthBody,
+        responses={503: {"model": HealthBody, "description": "Not ready: the reasons say why"}},
+    )
     def health_check() -> JSONResponse:
         try:
             ready, reasons = health()

@@ -29,17 +29,9 @@ def mount_web(app: FastAPI, search: SearchService, token: SecretStr | None = Non
     Pass the API's token too, so ``/api/web/*`` is guarded like ``/api/*``; the pages
     themselves carry no data and stay open (they ask for the token when the API wants one).
     """
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
-
     from search.web.data import WebData
-    from search.web.routes import Unauthorized, data_router, load_assets, pages_router
+    from search.web.routes import data_router, load_assets, pages_router
 
     data = WebData(search) if clock is None else WebData(search, clock)
     app.include_router(pages_router(load_assets()))
-    app.include_router(data_router(data, token))
-
-    @app.exception_handler(Unauthorized)
-    async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"}
-        return JSONResponse({"error": "a valid bearer token is required"}, status_code=401, headers=headers)
+    app.include_router(data_router(data, token))  # its 401s are answered by create_app's handler

@@ -9,40 +9,20 @@ URL and no injected handler could run even if one slipped through.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
 from importlib import resources
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from search.auth import guard
 from search.errors import BadQuery
+from search.http import HEADERS, responses
 from search.query import StoryHit
 from search.web.data import WebData
 from search.web.queries import NowPage, Related, Timeline
 
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-cache",
-}
 _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -63,10 +43,6 @@ class _Results(BaseModel, Generic[T]):
     results: tuple[T, ...]
 
 
-class Unauthorized(Exception):
-    """No valid bearer token on ``/api/web/*`` (answered 401 by ``mount_web``'s handler)."""
-
-
 def load_assets() -> dict[str, tuple[bytes, str]]:
     """Every servable file of ``search.web.assets``: name -> (bytes, media type), read once."""
     out = {}
@@ -83,19 +59,6 @@ def _asset(assets: dict[str, tuple[bytes, str]], name: str) -> Response:
         return Response("not found", status_code=404, media_type="text/plain", headers=HEADERS)
     body, media = found
     return Response(body, media_type=media, headers=HEADERS)
-
-
-def bearer(token: SecretStr | None) -> Callable[[Request], None]:
-    """The API's rule for ``/api/web/*``: with a token set, a matching bearer header is required."""
-
-    def authorize(request: Request) -> None:
-        if token is None:
-            return
-        given = request.headers.get("authorization", "").encode()
-        if not secrets.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
-            raise Unauthorized
-
-    return authorize
 
 
 def pages_router(assets: dict[str, tuple[bytes, str]]) -> APIRouter:
@@ -121,7 +84,8 @@ def pages_router(assets: dict[str, tuple[bytes, str]]) -> APIRouter:
 
 
 def data_router(data: WebData, token: SecretStr | None) -> APIRouter:
-    router = APIRouter(prefix="/api/web", dependencies=[Depends(bearer(token))], tags=["web page"])
+    errors = responses(400, 503, token=token)
+    router = APIRouter(prefix="/api/web", dependencies=guard(token), tags=["web page"], responses=errors)
 
     @router.get("/stories/{story_id}/related")
     def related(story_id: StoryId, size: Annotated[int, Query(ge=1, le=50)] = 6) -> _Results[Related]:

@@ -3,7 +3,7 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from index.cli import api_app
+from search.cli import api_app
 from storywire.config import ElasticsearchSettings, KafkaSettings
 
 pytestmark = pytest.mark.integration
