@@ -173,6 +173,14 @@ def api_app(no_embed: bool = False) -> FastAPI:
     return app
 
 
+def server_config(app: FastAPI, host: str, port: int) -> Any:
+    """uvicorn's settings for the API: ``log_config=None`` leaves uvicorn's loggers to ours
+    (``storywire.logs``), so its access and error lines are dated, and JSON with ``--log-json``."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=True)
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -181,5 +189,6 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     index_settings = load(IndexSettings)
     app = api_app(args.no_embed)
-    uvicorn.run(app, host=args.host or index_settings.api_host, port=args.port or index_settings.api_port)
+    host, port_ = args.host or index_settings.api_host, args.port or index_settings.api_port
+    uvicorn.Server(server_config(app, host, port_)).run()
     return 0

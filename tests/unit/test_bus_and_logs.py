@@ -1,6 +1,8 @@
 import json
 import logging
 
+import pytest
+
 from storywire.bus import Topics, client_config
 from storywire.config import KafkaSettings
 from storywire.logs import JsonFormatter, KeyValueFormatter
@@ -74,3 +76,59 @@ def test_a_broker_outage_is_a_pause_not_a_crash() -> None:
     assert poll_records(_BrokerGone(), timeout_ms=10) == []  # type: ignore[arg-type]
     after = REGISTRY.get_sample_value("storywire_consumer_broker_unreachable_total", {"group": "g-outage"})
     assert after == before + 1
+
+
+def test_plain_lines_start_with_the_date_and_time() -> None:
+    rec = _record(entries=3)
+    rec.created = 1_777_636_800.25  # 2026-05-01T12:00:00.250Z
+    assert KeyValueFormatter().format(rec) == "2026-05-01T12:00:00.250Z INFO  ingest: feed polled entries=3"
+    assert json.loads(JsonFormatter().format(rec))["time"] == "2026-05-01T12:00:00.250000+00:00"
+
+
+def test_uvicorn_access_and_error_lines_are_json_with_log_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """`storywire api`'s own server settings, a real uvicorn on a free port, one request."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+    from fastapi import FastAPI
+
+    from search.cli import server_config
+    from storywire.logs import configure_logging
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging("INFO", json_lines=True)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    try:
+        thread.start()
+        for _ in range(200):
+            if server.started:
+                break
+            thread.join(0.05)
+        assert httpx.get(f"http://127.0.0.1:{port}/ping?x=1", timeout=10).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    objs = [json.loads(line) for line in lines]  # every line is JSON, uvicorn's own included
+    access = [o for o in objs if o["logger"] == "uvicorn.access"]
+    assert len(access) == 1
+    assert (access[0]["method"], access[0]["path"], access[0]["status"]) == ("GET", "/ping?x=1", 200)
+    assert access[0]["client"].startswith("127.0.0.1:") and access[0]["time"].startswith("20")
+    assert any(o["logger"] == "uvicorn.error" and "Uvicorn running" not in o["message"] for o in objs)
+    assert not any("color_message" in o for o in objs)
