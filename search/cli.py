@@ -90,13 +90,21 @@ def _service(no_embed: bool) -> tuple[SearchService, Settings, IndexSettings]:
 
 
 def _run_search(args: argparse.Namespace, call: Callable[[SearchService], Any], render: Callable[[Any], str]) -> int:
+    import logging
+
     from pydantic import ValidationError
 
-    from search.errors import SearchError
+    from search.errors import SearchError, SearchUnavailable
+    from storywire.commands import Unreachable, mask_url
 
-    service, _, _ = _service(getattr(args, "no_embed", False))
+    # This command says in one line why a search failed; the clients' warnings would repeat it.
+    for name in ("elastic_transport", "search.service"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    service, settings, _ = _service(getattr(args, "no_embed", False))
     try:
         result = call(service)
+    except SearchUnavailable as exc:
+        raise Unreachable(f"{exc} (Elasticsearch at {mask_url(settings.es.url)})") from exc
     except SearchError as exc:
         raise CommandError(str(exc)) from exc
     except ValidationError as exc:  # e.g. --size above the maximum: one line, naming the option

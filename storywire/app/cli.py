@@ -75,9 +75,15 @@ def unreachable(exc: BaseException) -> str | None:
     """One line for a Kafka or Elasticsearch client error that means "the server did not answer"."""
     module = type(exc).__module__ or ""
     if module.startswith("kafka"):
-        from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable
+        import kafka.errors as kafka_errors
 
-        if isinstance(exc, NoBrokersAvailable | KafkaConnectionError | KafkaTimeoutError):
+        # NoBrokersAvailable is kafka-python 2's; 3 raises KafkaTimeoutError("Unable to bootstrap ...").
+        kinds = tuple(
+            getattr(kafka_errors, n)
+            for n in ("NoBrokersAvailable", "KafkaConnectionError", "KafkaTimeoutError")
+            if hasattr(kafka_errors, n)
+        )
+        if isinstance(exc, kinds):
             from storywire.config import KafkaSettings
 
             where = _setting(KafkaSettings, "bootstrap_servers")

@@ -104,3 +104,45 @@ def test_elasticsearch_down_is_one_line_with_the_password_masked() -> None:
         "storywire: error: cannot reach Elasticsearch at http://***@127.0.0.1:9"
     )
     assert "Traceback" not in proc.stderr
+
+
+def test_the_front_door_names_the_server_a_client_error_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    from elastic_transport import ConnectionError as EsConnectionError
+    from kafka.errors import KafkaTimeoutError
+
+    from storywire.app.cli import unreachable
+
+    monkeypatch.setenv("STORYWIRE_KAFKA_BOOTSTRAP_SERVERS", "broker.example:9092")
+    monkeypatch.setenv("STORYWIRE_ES_URL", "https://elastic:pa55word@es.example:9200")
+    line = unreachable(KafkaTimeoutError("Unable to bootstrap from ['broker.example:9092']"))
+    assert line is not None and line.startswith("cannot reach Kafka at broker.example:9092: KafkaTimeoutError")
+    assert unreachable(EsConnectionError("refused")) == (
+        "cannot reach Elasticsearch at https://***@es.example:9200: ConnectionError: Connection error"
+    )
+    assert unreachable(ValueError("a bug")) is None  # anything else keeps its traceback
+
+
+def test_search_with_elasticsearch_down_is_one_line() -> None:
+    proc = _cli("search", "x", "--no-embed", env={"STORYWIRE_ES_URL": "http://elastic:s3cret@127.0.0.1:9"})
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "storywire: error: search is unavailable: Connection error (Elasticsearch at http://***@127.0.0.1:9)"
+    ]
+
+
+LISTINGS = [
+    ["feeds", "list"],
+    ["topics", "list"],
+    ["doctor"],
+    ["alerts", "check", "rules.yaml"],
+    ["stack", "status"],
+    ["search"],
+    ["articles"],
+    ["story", "s1"],
+    ["config", "show"],
+]
+
+
+@pytest.mark.parametrize("argv", LISTINGS, ids=lambda a: " ".join(a[:2]))
+def test_every_listing_takes_json(argv: list[str]) -> None:
+    assert build_parser().parse_args([*argv, "--json"]).json is True
