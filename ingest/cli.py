@@ -185,19 +185,15 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def import_report(added: int, found: int, skipped: list[tuple[str, str]], notes: list[str], where: str) -> str:
-    """``imported 1 new feed of 2 in subs.opml (1 already listed); skipped 1: 'X': reason`` and notes."""
-    line = f"imported {added} new {'feed' if added == 1 else 'feeds'} of {found} in {where}"
+    """``imported 1 new feed of 3 in subs.opml (1 already listed); skipped 1: 'X': reason``, then
+    the notes; "of" counts every outline that was not a folder, the skipped ones included."""
+    line = f"imported {added} new {'feed' if added == 1 else 'feeds'} of {found + len(skipped)} in {where}"
     if found - added:
         line += f" ({found - added} already listed)"
-    lines = [line]
     if skipped:
-        lines.append(f"skipped {len(skipped)}: " + "; ".join(f"{title!r}: {why}" for title, why in skipped))
-    return "\n".join(lines + notes)
+        line += f"; skipped {len(skipped)}: " + "; ".join(f"{title!r}: {why}" for title, why in skipped)
+    return "\n".join([line, *notes])
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -109,14 +109,14 @@ def test_import_reports_what_it_skipped(feeds_file: Path, tmp_path: Path, capsys
     )
     assert main(["feeds", "import-opml", str(opml)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"imported 1 new feed of 1 in {opml}",
-        "skipped 1: 'Bad': ftp://x.example/rss: must be an http(s) URL with a host",
+        f"imported 1 new feed of 2 in {opml}; skipped 1: 'Bad': ftp://x.example/rss: "
+        "must be an http(s) URL with a host",
         "1 feed:// URL read as https://",
     ]
     (feed,) = load_feeds(feeds_file)
     assert (feed.url, feed.folder, feed.html_url) == ("https://b.example/rss", "Tech", "https://b.example/")
     assert main(["feeds", "import-opml", str(opml)]) == 0
-    assert capsys.readouterr().out.startswith(f"imported 0 new feeds of 1 in {opml} (1 already listed)")
+    assert capsys.readouterr().out.startswith(f"imported 0 new feeds of 2 in {opml} (1 already listed); skipped 1")
     assert main(["feeds", "export-opml", str(tmp_path / "out.opml")]) == 0
     out = (tmp_path / "out.opml").read_bytes()
     assert b'<outline text="Tech" title="Tech">' in out and b'htmlUrl="https://b.example/"' in out
