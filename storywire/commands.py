@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -91,12 +90,6 @@ def require_kafka(bootstrap_servers: str) -> None:
     """Raise ``Unreachable`` at once when no bootstrap server accepts a connection."""
     if first_reachable(bootstrap_servers) is None:
         raise Unreachable(f"cannot reach Kafka at {bootstrap_servers}: no bootstrap server accepts connections")
-
-
-def fail(message: str) -> int:
-    """Print ``storywire: error: message`` on stderr and return the failure code (for a command's own exit)."""
-    print(f"storywire: error: {message}", file=sys.stderr)
-    return EXIT_FAILURE
 
 
 def int_at_least(low: int) -> Callable[[str], int]:

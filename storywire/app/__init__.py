@@ -1,7 +1,9 @@
 """The application layer: what assembles the stages into one program.
 
 cli.py         the `storywire` command: each stage's and the tooling's sub-commands
-ops.py         `storywire run`, `topics`, `doctor`, `config show`
+ops.py         `storywire run`, `topics`, `config show`
+doctor.py      `storywire doctor`: runs the checks, prints them (or --json), masks credentials
+probes.py      the checks doctor runs: sections, servers, stages' readiness, lag, dead letters, feeds, disk
 supervisor.py  `storywire run`: every stage as a supervised child process
 sections.py    every settings section by name (config show, doctor, the compose check)
 
