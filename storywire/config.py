@@ -79,7 +79,12 @@ def describe(section: type[BaseSettings], exc: ValidationError) -> str:
         alias = field.validation_alias if isinstance(field.validation_alias, str) else None
         name = (alias or prefix + loc[0]).upper()
         secret = "SecretStr" in repr(field.annotation)
-        shown = "" if secret or "input" not in err else f"={err['input']!r}"
+        value = err.get("input")
+        if isinstance(value, str) and "://" in value:
+            from storywire.commands import mask_url
+
+            value = mask_url(value)  # a URL may carry a password: never echo it
+        shown = "" if secret or "input" not in err else f"={value!r}"
         parts.append(f"{name}{shown}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
     return "; ".join(parts)
 

@@ -146,3 +146,14 @@ LISTINGS = [
 @pytest.mark.parametrize("argv", LISTINGS, ids=lambda a: " ".join(a[:2]))
 def test_every_listing_takes_json(argv: list[str]) -> None:
     assert build_parser().parse_args([*argv, "--json"]).json is True
+
+
+def test_an_invalid_url_setting_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storywire.config import ConfigError, ElasticsearchSettings, load
+
+    monkeypatch.setenv("STORYWIRE_ES_URL", "ftp://elastic:pa55word@es.example")
+    with pytest.raises(ConfigError) as err:
+        load(ElasticsearchSettings)
+    assert str(err.value) == (
+        "STORYWIRE_ES_URL='ftp://***@es.example': expected an http:// or https:// URL with a host"
+    )
