@@ -138,9 +138,11 @@ def _test(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from alert.service import AlertService
     from alert.settings import AlertSettings
+    from storywire.bus import Topics, group_id
     from storywire.commands import CommandError
     from storywire.config import KafkaSettings, load
-    from storywire.runtime import OpsServer, Stopper
+    from storywire.lag import LagMonitor
+    from storywire.runtime import OpsServer, Stopper, heartbeat_live
 
     overrides: dict[str, Any] = {}
     if args.rules:
@@ -159,10 +161,14 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     except KafkaError as exc:
         raise CommandError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {type(exc).__name__}") from exc
-    ops = OpsServer(settings.ops_port, health=service.health)
+    # Ready while the loop polls; alive unless it is stuck (a webhook outage is retried from the outbox).
+    ops = OpsServer(settings.ops_port, health=service.health, live=heartbeat_live(lambda: service.last_poll, 600))
+    group = group_id(kafka, settings.group_id, "alert")
+    lag = LagMonitor(kafka, group, [Topics(kafka.topic_prefix).stories]).start()
     try:
         service.run(stop)
     finally:
+        lag.close()
         ops.close()
         service.close()
     return 0

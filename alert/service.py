@@ -38,7 +38,7 @@ from storywire.bus import (
 )
 from storywire.config import KafkaSettings
 from storywire.messages import Story, utcnow
-from storywire.runtime import commit_after_batch
+from storywire.runtime import commit_after_batch, mark_success
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ class AlertService:
             for item in decode_records(records, Story, self.dead):
                 decided += self.handle(item.value)
             commit_after_batch(self.consumer, log)  # decisions are durable in the outbox already
+        mark_success("alert")  # a batch decided and committed, or nothing to do
         self.dispatcher.deliver_due()
         if time.monotonic() >= self.next_prune:
             self.next_prune = time.monotonic() + 3600

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -22,15 +23,28 @@ def register(sub: Any) -> None:
 
 # A loop polls at least every batch_max_ms / second; this leaves room for a slow batch.
 READY_MAX_POLL_AGE_S = 120.0
+# A loop that has not come round for this long is stuck: the liveness probe fails (a restart helps).
+LIVE_MAX_POLL_AGE_S = 600.0
 
 
-def _ops(port: int, service: Any) -> Any:
-    """/health (ready while the service's loop keeps polling) and /metrics, when a port is set."""
-    from storywire.runtime import OpsServer, heartbeat_health
+def _observe(port: int, service: Any, kafka: Any, group: str, topics: list[str]) -> Callable[[], None]:
+    """/readyz (ready while the loop keeps polling), /livez, /metrics and the group's lag; returns the closer."""
+    from storywire.lag import LagMonitor
+    from storywire.runtime import OpsServer, heartbeat_health, heartbeat_live
 
-    if not port:
-        return None
-    return OpsServer(port, health=heartbeat_health(lambda: service.last_poll, READY_MAX_POLL_AGE_S))
+    last = lambda: service.last_poll  # noqa: E731
+    ops = OpsServer(
+        port,
+        health=heartbeat_health(last, READY_MAX_POLL_AGE_S),
+        live=heartbeat_live(last, LIVE_MAX_POLL_AGE_S),
+    )
+    lag = LagMonitor(kafka, group, topics).start()
+
+    def close() -> None:
+        lag.close()
+        ops.close()
+
+    return close
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -51,18 +65,18 @@ def _embed(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
-    consumer = make_consumer(settings.kafka, group_id(settings.kafka, enrich.embed_group, "embed"), [topics.raw])
+    group = group_id(settings.kafka, enrich.embed_group, "embed")
+    consumer = make_consumer(settings.kafka, group, [topics.raw])
     producer = make_producer(settings.kafka)
     worker = EmbedWorker(enrich, topics, embedder, consumer, producer)
-    ops = _ops(enrich.ops_port, worker)
+    close_ops = _observe(enrich.embed_ops_port, worker, settings.kafka, group, [topics.raw])
     log.info("embed worker started", extra={"model": embedder.name, "dim": embedder.dim, "topic": topics.raw})
     try:
         worker.run(stop)
     finally:
         consumer.close()
         producer.close()
-        if ops:
-            ops.close()
+        close_ops()
     return 0
 
 
@@ -96,13 +110,12 @@ def _cluster(args: argparse.Namespace) -> int:
     consumer = make_consumer(settings.kafka, group, [topics.embedded])
     producer = make_producer(settings.kafka)
     service = ClusterService(enrich, topics, core, consumer, producer, lookup)
-    ops = _ops(enrich.ops_port, service)
+    close_ops = _observe(enrich.cluster_ops_port, service, settings.kafka, group, [topics.embedded])
     try:
         service.run(stop)
     finally:
         consumer.close()
         producer.close()
         es.close()
-        if ops:
-            ops.close()
+        close_ops()
     return 0

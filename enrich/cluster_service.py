@@ -36,7 +36,7 @@ from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Decoded, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.config import KafkaSettings
 from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, StorySnapshot, decode
-from storywire.runtime import Progress, commit_after_batch
+from storywire.runtime import Progress, commit_after_batch, mark_success
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,11 @@ class ClusterService:
         self.last_poll = time.monotonic()
         records = poll_records(self.consumer, timeout_ms=timeout_ms, max_records=self.settings.cluster_batch_max_size)
         if not records:
+            mark_success("cluster")  # caught up: nothing to do is progress too
             return 0
         n = self.handle(records)
         commit_after_batch(self.consumer, log)
+        mark_success("cluster")
         return n
 
     def handle(self, records: list[Any]) -> int:

@@ -26,7 +26,7 @@ from enrich.settings import EnrichSettings
 from storywire.bus import DeadLetters, Topics, decode_records, encode, key_bytes, poll_records
 from storywire.embedder import Embedder, EmbedderError
 from storywire.messages import Article, EmbeddedArticle
-from storywire.runtime import commit_after_batch
+from storywire.runtime import commit_after_batch, mark_success
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,8 @@ class EmbedWorker:
             self.consumer, timeout_ms=max(1, self.batcher.wait_ms()), max_records=self.batcher.room()
         )
         self.batcher.add(records)
+        if not records and not self.batcher.items:
+            mark_success("embed")  # caught up: nothing to do is progress too
         if not self.batcher.ready():
             return 0
         return self.process(self.batcher.take())
@@ -136,6 +138,7 @@ class EmbedWorker:
             self.producer.send(self.topics.embedded, key=key_bytes(msg.id), value=encode(msg))
         self.producer.flush()
         commit_after_batch(self.consumer, log)
+        mark_success("embed")
         EMBEDDED.inc(len(out))
         log.info("batch embedded", extra={"articles": len(out), "records": len(records), "model": self.embedder.name})
         return len(out)

@@ -26,7 +26,10 @@ class EnrichSettings(BaseSettings):
     # --- clusterer service ---------------------------------------------------------------
     cluster_group: str = ""  # empty: "<topic prefix>-cluster"
     cluster_batch_max_size: int = Field(default=500, ge=1)
-    ops_port: int = Field(default=0, ge=0, le=65535)  # 0 = no ops HTTP server
+    # /livez, /readyz and /metrics of each stage (0: any free port). Always served: a stage
+    # without metrics is a stage nobody can watch. `storywire run` sets one port per stage.
+    embed_ops_port: int = Field(default=9102, ge=0, le=65535)
+    cluster_ops_port: int = Field(default=9105, ge=0, le=65535)
 
     # --- clustering core -----------------------------------------------------------------
     # An article is compared with the stories whose span [first, last] comes within this

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The writer polls every poll_timeout_ms and retries at least every retry_max_s; a writer
+# silent for this long is stuck, and a restart is what helps.
+LIVE_MAX_BEAT_AGE_S = 600.0
+
 
 def register(sub: Any) -> None:
     idx = sub.add_parser("index", help="write enriched articles and stories to Elasticsearch")
@@ -80,7 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from index.settings import crc_checks
     from index.writer import IndexWriter
     from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
-    from storywire.runtime import OpsServer, Stopper
+    from storywire.lag import LagMonitor
+    from storywire.runtime import OpsServer, Stopper, heartbeat_live
 
     settings, index_settings = load_settings()
     stop = Stopper.install()
@@ -95,20 +100,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not until_available(prepare, stop, index_settings.retry_initial_s, index_settings.retry_max_s):
         return 0  # stopped while Elasticsearch was still unavailable
+    group = group_id(settings.kafka, index_settings.group_id, "index")
     consumer = make_consumer(
         settings.kafka,
-        group_id(settings.kafka, index_settings.group_id, "index"),
+        group,
         [topics.enriched, topics.stories],
         max_poll_interval_ms=600_000,
         max_partition_fetch_bytes=index_settings.max_partition_fetch_bytes,
         check_crcs=crc_checks(index_settings),
     )
     producer = make_producer(settings.kafka)
-    ops = OpsServer(index_settings.ops_port, health=combined(es, settings.kafka))
     writer = IndexWriter(es, consumer, producer, topics, names, index_settings, stop=stop)
+    # Ready while Kafka and Elasticsearch answer; alive while the writer polls or retries, so a
+    # liveness probe never restarts it for an Elasticsearch outage it is waiting out.
+    ops = OpsServer(
+        index_settings.ops_port,
+        health=combined(es, settings.kafka),
+        live=heartbeat_live(lambda: writer.last_beat, LIVE_MAX_BEAT_AGE_S),
+    )
+    lag = LagMonitor(settings.kafka, group, [topics.enriched, topics.stories]).start()
     try:
         writer.run()
     finally:
+        lag.close()
         consumer.close()
         producer.close()
         ops.close()

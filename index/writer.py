@@ -37,7 +37,7 @@ from storywire.backoff import Backoff
 from storywire.bus import DeadLetters, Topics, decode_records, poll_records
 from storywire.memory import PeriodicReclaim
 from storywire.messages import EnrichedArticle, StorySnapshot
-from storywire.runtime import commit_after_batch
+from storywire.runtime import commit_after_batch, mark_success
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,16 @@ BATCH_SIZE = Histogram(
 )
 RETRIES = Counter("storywire_index_retries_total", "Bulk attempts that had to be retried", ["reason"])
 PAUSED = Gauge("storywire_index_paused", "1 while the writer waits for Elasticsearch")
+# End-to-end freshness: from the poller's fetch to Elasticsearch's acknowledgement.
+ARTICLE_LATENCY = Histogram(
+    "storywire_index_article_latency_seconds",
+    "Time from an article's fetch to its indexing (the whole pipeline)",
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600),
+)
+NEWEST_FETCHED = Gauge(
+    "storywire_index_newest_article_fetched_timestamp_seconds",
+    "Fetch time (Unix) of the most recently fetched article indexed so far",
+)
 
 
 class Interrupted(Exception):
@@ -60,6 +70,7 @@ class _Op:
     kind: str  # "article" or "story"
     header: dict[str, Any]
     doc: dict[str, Any] | bytes  # bytes: already-serialised JSON
+    fetched: float | None = None  # an article's fetch time (Unix), for the freshness metrics
 
 
 _RETRY_STATUSES = {401, 403, 404, 408, 429}  # auth or a missing alias: an operator can fix it, so wait
@@ -99,6 +110,10 @@ class IndexWriter:
         self.retries = 0  # attempts that failed, for tests and logs
         self.paused = False
         self.processed = 0  # records whose offsets were committed (or attempted, after a rebalance)
+        # Monotonic time of the last poll or bulk attempt: retries during an outage count, so
+        # the liveness check fails only for a writer that is really stuck.
+        self.last_beat: float | None = None
+        self.newest_fetched = 0.0  # Unix fetch time of the newest article indexed
 
     def run(self) -> None:
         """Poll, write and commit until ``stop`` is set.
@@ -147,12 +162,15 @@ class IndexWriter:
         self._commit(records)
         self.processed += len(records)
         BATCH_SIZE.observe(len(records))
+        mark_success("index")
 
     def _collect(self) -> list[ConsumerRecord]:
         """One bulk's worth: poll until ``bulk_max_docs`` records or ``flush_ms`` after the first."""
         limit = self.settings.bulk_max_docs
+        self.last_beat = time.monotonic()
         records = poll_records(self.consumer, self.settings.poll_timeout_ms, limit)
         if not records:
+            mark_success("index")  # caught up: nothing to do is progress too
             return records
         deadline = time.monotonic() + self.settings.flush_ms / 1000.0
         while len(records) < limit:
@@ -171,7 +189,8 @@ class IndexWriter:
         articles = decode_records([r for r in records if r.topic == self.topics.enriched], EnrichedArticle, self.dead)
         for a in articles:
             header, line = article_lines(self.names.articles, a.value)
-            ops.append(_Op(by_pos[(a.topic, a.partition, a.offset)], "article", header, line))
+            op = _Op(by_pos[(a.topic, a.partition, a.offset)], "article", header, line, a.value.fetched.timestamp())
+            ops.append(op)
         # As StorySnapshot: the stories index keeps the clusterer's restore state, unindexed,
         # so that the clusterer can revive a dormant story from it (enrich.es_lookup).
         stories = decode_records([r for r in records if r.topic == self.topics.stories], StorySnapshot, self.dead)
@@ -194,6 +213,7 @@ class IndexWriter:
 
     def _attempt(self, ops: list[_Op]) -> list[_Op]:
         """Send one bulk; return the operations to send again."""
+        self.last_beat = time.monotonic()
         body: list[Any] = []  # dicts and pre-serialised lines; the NDJSON serializer takes both
         for op in ops:
             body += (op.header, op.doc)
@@ -216,8 +236,10 @@ class IndexWriter:
         if not resp.get("errors"):
             for op in ops:
                 DOCS.labels(op.kind, Outcome.OK.value).inc()
+            self._fresh(ops)
             return []
         retry: list[_Op] = []
+        indexed: list[_Op] = []
         for op, item in zip(ops, resp["items"], strict=True):
             outcome, error = classify(item)
             if outcome is Outcome.RETRY or (outcome is Outcome.REJECT and _status(item) in _RETRY_STATUSES):
@@ -227,9 +249,24 @@ class IndexWriter:
                 self._reject(op, error)
                 continue
             DOCS.labels(op.kind, outcome.value).inc()
+            if outcome is Outcome.OK:
+                indexed.append(op)
+        self._fresh(indexed)
         if retry:
             return self._failed(retry, "item", f"{len(retry)} of {len(ops)} items must be retried")
         return []
+
+    def _fresh(self, ops: list[_Op]) -> None:
+        """Observe fetch-to-indexed latency of the articles Elasticsearch just acknowledged."""
+        fetched = [op.fetched for op in ops if op.fetched is not None]
+        if not fetched:
+            return
+        now = time.time()
+        for t in fetched:
+            ARTICLE_LATENCY.observe(max(0.0, now - t))
+        if max(fetched) > self.newest_fetched:
+            self.newest_fetched = max(fetched)
+            NEWEST_FETCHED.set(self.newest_fetched)
 
     def _failed(self, ops: list[_Op], reason: str, error: BaseException | str) -> list[_Op]:
         self.retries += 1

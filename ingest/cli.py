@@ -221,7 +221,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from ingest.service import FeedsFile, build_poller, close_poller, run_forever, run_once
     from storywire.commands import CommandError
     from storywire.config import Settings
-    from storywire.runtime import OpsServer, Stopper, heartbeat_health
+    from storywire.runtime import OpsServer, Stopper, heartbeat_health, heartbeat_live, mark_success
 
     settings = _settings(args)
     if not settings.feeds_file.exists():
@@ -246,7 +246,8 @@ def _ingest(args: argparse.Namespace) -> int:
         slowest_pass_s = settings.deadline_s * -(-settings.batch_feeds // settings.concurrency) + 60
         last_pass: list[float | None] = [None]
         health = heartbeat_health(lambda: last_pass[0], slowest_pass_s, extra=lambda: _health(poller))
-        ops = OpsServer(settings.ops_port, health=health) if settings.ops_port else None
+        live = heartbeat_live(lambda: last_pass[0], max(600.0, 2 * slowest_pass_s))
+        ops = OpsServer(settings.ops_port, health=health, live=live) if settings.ops_port else None
         owns = lambda url: True  # noqa: E731
         group = None
         if settings.coordination == "group":
@@ -257,6 +258,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
         def wait(seconds: float) -> None:
             last_pass[0] = time.monotonic()  # called between passes: the loop is alive
+            if poller.last_flush_ok:
+                mark_success("ingest")  # a pass done, its articles acknowledged by Kafka
             if group is not None:
                 group.refresh(timeout_ms=int(seconds * 1000))
             else:

@@ -4,8 +4,11 @@
     GET /api/stories/{id}            one story: articles oldest first, sources, histogram
     GET /api/stories/{id}/articles   a story's articles, paged
     GET /api/articles                article search (q, story, from, to, source, lang, sort, page, size)
-    GET /health                      Kafka and Elasticsearch reachability: 200 or 503
-    GET /metrics                     Prometheus text format
+    GET /livez                       liveness: 200 while the process answers
+    GET /readyz                      readiness: Elasticsearch reachable (200, else 503 with the reasons);
+                                     Kafka is not probed: the API never uses it
+    GET /health                      the same as /readyz (kept for existing probes)
+    GET /metrics                     Prometheus text format, with HTTP metrics by route (search.httpmetrics)
     GET /openapi.json                the OpenAPI document (bearer security scheme, the real error bodies)
     GET /docs                        Swagger UI, served from this origin under the pages' CSP (search.docs)
 
@@ -25,17 +28,17 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, SecretStr
 
 from search.auth import Unauthorized, answer_unauthorized, guard
 from search.docs import mount_docs
 from search.errors import BadQuery, SearchUnavailable, StoryNotFound
 from search.http import ErrorBody, InvalidParameters, Problem, responses
+from search.httpmetrics import instrument
 from search.query import ArticlePage, ArticleQuery, SortBy, StoryDetail, StoryPage, StoryQuery
 from search.service import SearchService
 from storywire.messages import StoryStatus
-from storywire.runtime import HealthCheck
+from storywire.runtime import HealthCheck, metrics_payload, run_check
 
 MAX_TERMS = 20  # values of one repeated filter (source=a&source=b...)
 
@@ -52,6 +55,11 @@ StoryId = Annotated[str, Path(min_length=1, max_length=200)]
 class HealthBody(BaseModel):
     live: bool
     ready: bool
+    reasons: dict[str, str]
+
+
+class LiveBody(BaseModel):
+    live: bool
     reasons: dict[str, str]
 
 
@@ -80,6 +88,7 @@ def create_app(search: SearchService, health: HealthCheck, token: SecretStr | No
     mount_docs(app)
     auth = guard(token)
     app.add_exception_handler(Unauthorized, answer_unauthorized)
+    instrument(app)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -166,21 +175,32 @@ def create_app(search: SearchService, health: HealthCheck, token: SecretStr | No
         )
         return search.search_articles(query)
 
+    @app.get("/livez", response_model=LiveBody)
+    async def livez() -> JSONResponse:
+        # Answered on the event loop itself: if this answers, the process serves requests.
+        return JSONResponse({"live": True, "reasons": {}})
+
+    @app.get(
+        "/readyz",
+        response_model=HealthBody,
+        responses={503: {"model": HealthBody, "description": "Not ready: the reasons say why"}},
+    )
+    def readyz() -> JSONResponse:
+        ready, reasons = run_check(health, "health_check")
+        body: dict[str, Any] = {"live": True, "ready": ready, "reasons": reasons}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
     @app.get(
         "/health",
         response_model=HealthBody,
         responses={503: {"model": HealthBody, "description": "Not ready: the reasons say why"}},
     )
     def health_check() -> JSONResponse:
-        try:
-            ready, reasons = health()
-        except Exception as exc:  # a failing probe means "not ready", with the reason
-            ready, reasons = False, {"health_check": repr(exc)}
-        body: dict[str, Any] = {"live": True, "ready": ready, "reasons": reasons}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        return readyz()
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        payload, ctype = metrics_payload()
+        return Response(payload, media_type=ctype)
 
     return app

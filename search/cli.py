@@ -175,8 +175,10 @@ def api_app(no_embed: bool = False) -> FastAPI:
     from search.api import create_app
     from search.web import mount_web
 
-    service, settings, index_settings = _service(no_embed)
-    app = create_app(service, combined(service.es, settings.kafka), index_settings.api_token)
+    service, _, index_settings = _service(no_embed)
+    # Readiness is Elasticsearch only: the API never talks to Kafka, so a Kafka outage must not
+    # take it out of a load balancer.
+    app = create_app(service, combined(service.es, None), index_settings.api_token)
     mount_web(app, service, index_settings.api_token)
     return app
 

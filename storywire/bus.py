@@ -30,9 +30,11 @@ from storywire.messages import Message, MessageError, decode, utcnow
 log = logging.getLogger(__name__)
 
 # Shared by every consuming stage (they all poll through poll_records / DeadLetters).
+# Set by storywire.lag.LagMonitor on a timer (from the broker), not on the hot path: a stage
+# that stops polling (the index writer during an outage) would freeze it.
 CONSUMER_LAG = Gauge(
     "storywire_consumer_lag",
-    "Records between a group's position and the end of a partition",
+    "Records between the group's committed offset and the end of a partition (as kafka-consumer-groups shows)",
     ["group", "topic", "partition"],
 )
 RECORDS_IN = Counter("storywire_consumer_records_total", "Records polled", ["group", "topic"])
@@ -249,9 +251,4 @@ def poll_records(
     for part in sorted(batches, key=lambda tp: (tp.topic, tp.partition)):
         records.extend(batches[part])
         RECORDS_IN.labels(group, part.topic).inc(len(batches[part]))
-        # Lag from what the last fetch told us: no extra request on the hot path.
-        highwater = consumer.highwater(part)
-        if highwater is not None:
-            lag = max(0, highwater - consumer.position(part))
-            CONSUMER_LAG.labels(group, part.topic, str(part.partition)).set(lag)
     return records

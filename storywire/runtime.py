@@ -2,15 +2,23 @@
 
 A stage's loop looks like::
 
-    stop = Stopper.install()             # SIGTERM / SIGINT set it
-    ops = OpsServer(port, health=check)  # /health and /metrics on a side thread
+    stop = Stopper.install()                         # SIGTERM / SIGINT set it
+    ops = OpsServer(port, health=ready, live=alive)  # probes and /metrics on a side thread
     while not stop.is_set():
         ... poll one batch, process it, flush, commit ...
+        mark_success("stage")                        # storywire_last_success_timestamp_seconds
 
-so SIGTERM finishes the current batch, commits, and exits. ``health`` returns
-``(ready, reasons)``; /health answers 200 when ready and 503 with the reasons when
-not, which is what docker-compose health checks and Kubernetes probes read.
-/metrics is the Prometheus text format of the default registry.
+so SIGTERM finishes the current batch, commits, and exits. Checks return
+``(ok, reasons)``; the ops server answers:
+
+    /livez    liveness: the process runs and its loop is not stuck (200, else 503).
+              A liveness probe restarts the process, so a dependency outage never fails it.
+    /readyz   readiness: the dependencies the stage needs answer (200, else 503 with reasons)
+    /health   the same as /readyz (kept for existing probes and scripts)
+    /metrics  the Prometheus text format of the default registry
+
+No counter or histogram exports a ``_created`` series (``disable_created_metrics``):
+it doubles the series and nothing reads it. ``storywire_build_info`` says which build runs.
 
 ``commit_after_batch`` commits a consuming stage's offsets and survives a rebalance
 that interrupts the commit. ``Progress`` is for long operations (a restore, a reindex): one log line with named
@@ -21,6 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import platform
 import signal
 import threading
 import time
@@ -29,9 +39,43 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, disable_created_metrics, generate_latest
+
+from storywire import __version__
 
 HealthCheck = Callable[[], tuple[bool, dict[str, str]]]
+
+# Checked when the registry is collected, so once here covers every metric of the process.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+BUILD_INFO = Gauge(
+    "storywire_build_info", "Always 1; the labels say which build runs", ["version", "revision", "python"]
+)
+# STORYWIRE_REVISION is set by the image build (Dockerfile ARG); a checkout has none.
+BUILD_INFO.labels(__version__, os.environ.get("STORYWIRE_REVISION") or "unknown", platform.python_version()).set(1)
+LAST_SUCCESS = Gauge(
+    "storywire_last_success_timestamp_seconds",
+    "Unix time the stage last made progress: a batch committed, a pass done, or a poll with nothing to do",
+    ["stage"],
+)
+
+
+def mark_success(stage: str) -> None:
+    """Record that ``stage`` made progress now (an alert fires when this gets old)."""
+    LAST_SUCCESS.labels(stage).set(time.time())
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    """The default registry in Prometheus' text format, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def run_check(check: HealthCheck, name: str) -> tuple[bool, dict[str, str]]:
+    """A check's answer; a check that raises answers "no", with the exception as the reason."""
+    try:
+        return check()
+    except Exception as exc:  # a failing check means "not ok", with the reason
+        return False, {name: repr(exc)}
 
 
 class Stopper(threading.Event):
@@ -57,22 +101,34 @@ def _always_ready() -> tuple[bool, dict[str, str]]:
 
 
 class OpsServer:
-    """/health and /metrics on 0.0.0.0:port in a daemon thread (port 0 picks a free one)."""
+    """/livez, /readyz (and /health), /metrics on 0.0.0.0:port in a daemon thread (port 0 picks a free one).
 
-    def __init__(self, port: int, health: HealthCheck = _always_ready, host: str = "0.0.0.0") -> None:  # noqa: S104 - ops port inside a container
-        check = health
+    ``health`` is the readiness check, ``live`` the liveness check (default: alive while it answers).
+    """
+
+    def __init__(
+        self,
+        port: int,
+        health: HealthCheck = _always_ready,
+        host: str = "0.0.0.0",  # noqa: S104 - ops port inside a container
+        live: HealthCheck = _always_ready,
+    ) -> None:
+        ready_check, live_check = health, live
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.startswith("/health"):
-                    try:
-                        ready, reasons = check()
-                    except Exception as exc:  # a failing check means "not ready", with the reason
-                        ready, reasons = False, {"health_check": repr(exc)}
+                path = self.path.split("?", 1)[0]
+                if path in ("/readyz", "/health"):
+                    ready, reasons = run_check(ready_check, "health_check")
                     body = json.dumps({"live": True, "ready": ready, "reasons": reasons}).encode()
                     self._send(200 if ready else 503, "application/json", body)
-                elif self.path.startswith("/metrics"):
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest())
+                elif path == "/livez":
+                    alive, reasons = run_check(live_check, "live_check")
+                    body = json.dumps({"live": alive, "reasons": reasons}).encode()
+                    self._send(200 if alive else 503, "application/json", body)
+                elif path == "/metrics":
+                    payload, ctype = metrics_payload()
+                    self._send(200, ctype, payload)
                 else:
                     self._send(404, "text/plain", b"not found\n")
 
@@ -162,6 +218,25 @@ def heartbeat_health(
             if not ok:
                 reasons |= more
         return not reasons, reasons
+
+    return check
+
+
+def heartbeat_live(
+    last_beat: Callable[[], float | None], max_age_s: float, clock: Callable[[], float] = time.monotonic
+) -> HealthCheck:
+    """A liveness check for a loop: alive unless it has not come round for ``max_age_s``.
+
+    Before the first beat the process is starting (loading a model, restoring state) and
+    counts as alive; a dependency outage must beat too (a retry is a beat), so that a
+    liveness probe restarts only a loop that is really stuck.
+    """
+
+    def check() -> tuple[bool, dict[str, str]]:
+        beat = last_beat()
+        if beat is not None and clock() - beat > max_age_s:
+            return False, {"loop": f"stuck: no progress for {clock() - beat:.0f}s"}
+        return True, {}
 
     return check
 

@@ -226,12 +226,10 @@ def stage_urls(
     if base_port is not None:
         ports = {name: base_port + i for i, name in enumerate(STAGES) if name in OPS_PORT_VARS}
     else:
-        enrich = loaded["enrich"].ops_port
-        # embed and cluster share the enrich section's port: on one host only one of them can have it.
-        ports = {"ingest": loaded["ingest"].ops_port, "embed": enrich, "index": index.ops_port}
-        ports["alert"] = loaded["alert"].ops_port
+        enrich = loaded["enrich"]
+        ports = {"ingest": loaded["ingest"].ops_port, "embed": enrich.embed_ops_port, "index": index.ops_port}
+        ports |= {"cluster": enrich.cluster_ops_port, "alert": loaded["alert"].ops_port}
     urls: dict[str, str | None] = {name: (f"http://{host}:{p}" if p else None) for name, p in ports.items()}
-    urls.setdefault("cluster", None)
     urls["api"] = f"http://{_connectable(index.api_host, host)}:{index.api_port}"
     for name, url in overrides.items():
         urls[name] = None if url == "off" else url

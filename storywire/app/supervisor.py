@@ -22,12 +22,11 @@ from storywire.backoff import Backoff
 
 log = logging.getLogger("storywire.run")
 
-# Each stage's ops port (/health, /metrics) is its own setting; `run` sets it per child
-# because embed and cluster share the enrich section.
+# Each stage's ops port (/livez, /readyz, /metrics) is its own setting; `run` sets it per child.
 OPS_PORT_VARS = {
     "ingest": "STORYWIRE_INGEST_OPS_PORT",
-    "embed": "STORYWIRE_ENRICH_OPS_PORT",
-    "cluster": "STORYWIRE_ENRICH_OPS_PORT",
+    "embed": "STORYWIRE_ENRICH_EMBED_OPS_PORT",
+    "cluster": "STORYWIRE_ENRICH_CLUSTER_OPS_PORT",
     "index": "STORYWIRE_INDEX_OPS_PORT",
     "alert": "STORYWIRE_ALERT_OPS_PORT",
 }
