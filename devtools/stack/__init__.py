@@ -44,6 +44,8 @@ class Stack:
             for svc in self.services(only):
                 if svc.start():
                     started.append(svc.name)
+            if self.kafka in self.services(only):
+                self.kafka.tools()  # kafka-consumer-groups.sh for the README's recovery recipe
             self.wait_ready(only)
         except BaseException:
             for name in started:  # leave nothing half-up behind

@@ -2,6 +2,9 @@
 
 Kafka: Apache Kafka's jars (``org.apache.kafka:kafka_<scala>``) and their runtime
 dependencies, assembled by ``mvn dependency:copy-dependencies`` from a generated pom.
+Kafka's command-line tools (``org.apache.kafka:kafka-tools``) go beside them in ``tools/``,
+with ``bin/kafka-consumer-groups.sh`` to run the consumer-group tool as Kafka's own
+distribution does (the recovery recipe in the README resets offsets with it).
 Elasticsearch: the ``integ-test-zip`` distribution
 (``org.elasticsearch.distribution.integ-test-zip:elasticsearch:<v>:zip``).
 
@@ -45,6 +48,24 @@ _KAFKA_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 """
 
 
+# The same pom with Kafka's tools (ConsumerGroupCommand and friends) in place of the broker.
+_TOOLS_POM = _KAFKA_POM.replace(">kafka-runtime<", ">kafka-tools-runtime<").replace(">kafka_{scala}<", ">kafka-tools<")
+
+# What Kafka's bin/kafka-consumer-groups.sh runs, with its tools-log4j.properties (warnings to stderr).
+_CONSUMER_GROUPS_SH = """#!/bin/sh
+# Apache Kafka {version}'s consumer-group tool, as bin/kafka-consumer-groups.sh of Kafka's distribution
+# runs it; written by `storywire stack up` (devtools/stack/artifacts.py).
+exec "{java}" -Xmx256m -Dlog4j.configuration="file:{home}/tools-log4j.properties" \\
+  -cp "{home}/tools/*" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand "$@"
+"""
+_TOOLS_LOG4J = """log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.appender.stderr.Target=System.err
+"""
+
+
 def _mvn() -> str:
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -74,6 +95,31 @@ def kafka_libs(cache: Path, version: str, scala: str, progress: bool = True) -> 
             )
             _done(progress, f"Kafka {version}", work / "lib")
     return target / "lib"
+
+
+def kafka_tools(cache: Path, version: str, scala: str, java: Path, progress: bool = True) -> Path:
+    """Return ``bin/`` with ``kafka-consumer-groups.sh``, downloading Kafka's tools jars on first use."""
+    home = cache / "artifacts" / f"kafka_{scala}-{version}"
+    tools = home / "tools"
+    if not tools.is_dir():
+        if progress:
+            print(f"stack: downloading Apache Kafka {version} tools from Maven Central ...", flush=True)
+        with _staging(tools) as work:
+            (work / "pom.xml").write_text(_TOOLS_POM.format(scala=scala, version=version))
+            _run_mvn(
+                ["dependency:copy-dependencies", "-DoutputDirectory=.", "-DincludeScope=runtime"],
+                work,
+                f"Kafka {version} tools",
+            )
+            (work / "pom.xml").unlink()
+            _done(progress, f"Kafka {version} tools", work)
+    (home / "tools-log4j.properties").write_text(_TOOLS_LOG4J)
+    bin_dir = home / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "kafka-consumer-groups.sh"
+    script.write_text(_CONSUMER_GROUPS_SH.format(version=version, java=java, home=home))
+    script.chmod(0o755)
+    return bin_dir
 
 
 def elasticsearch_home(cache: Path, version: str, progress: bool = True) -> Path:

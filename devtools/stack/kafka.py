@@ -54,6 +54,11 @@ class Kafka(LocalServer):
     def log_file(self) -> Path:
         return self.log
 
+    def tools(self) -> Path:
+        """``bin/`` with Kafka's ``kafka-consumer-groups.sh`` for this broker's version (fetched once)."""
+        java = java_home() / "bin" / "java"
+        return artifacts.kafka_tools(self.s.dir.parent, self.s.kafka_version, self.s.scala_version, java, self.progress)
+
     def start(self) -> bool:
         """Start the broker unless it runs already; return whether it was started now."""
         if self.pid() is not None:

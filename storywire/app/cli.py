@@ -27,6 +27,8 @@ from storywire.logs import configure_logging
 COMMAND_MODULES = [
     "devtools.stack.cli",
     "storywire.app.ops",
+    "storywire.app.dlq",
+    "storywire.app.state",
     "ingest.cli",
     "enrich.cli",
     "storywire.app.evaluate",
