@@ -98,33 +98,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         if missing_aliases(es, names):  # only then does the vector size matter (and the model get loaded)
             ensure_indices(es, names, _dims(settings, index_settings), settings.es.text_analyzer)
 
-    if not until_available(prepare, stop, index_settings.retry_initial_s, index_settings.retry_max_s):
-        return 0  # stopped while Elasticsearch was still unavailable
-    group = group_id(settings.kafka, index_settings.group_id, "index")
-    consumer = make_consumer(
-        settings.kafka,
-        group,
-        [topics.enriched, topics.stories],
-        max_poll_interval_ms=600_000,
-        max_partition_fetch_bytes=index_settings.max_partition_fetch_bytes,
-        check_crcs=crc_checks(index_settings),
-    )
-    producer = make_producer(settings.kafka)
-    writer = IndexWriter(es, consumer, producer, topics, names, index_settings, stop=stop)
-    # Ready while Kafka and Elasticsearch answer; alive while the writer polls or retries, so a
-    # liveness probe never restarts it for an Elasticsearch outage it is waiting out.
+    # Served from the start, also while Elasticsearch is awaited: ready while Kafka and
+    # Elasticsearch answer; alive while the writer polls or retries (and while it waits to
+    # start), so a liveness probe never restarts it for an outage it is waiting out.
+    writer: list[IndexWriter] = []
     ops = OpsServer(
         index_settings.ops_port,
         health=combined(es, settings.kafka),
-        live=heartbeat_live(lambda: writer.last_beat, LIVE_MAX_BEAT_AGE_S),
+        live=heartbeat_live(lambda: writer[0].last_beat if writer else None, LIVE_MAX_BEAT_AGE_S),
     )
-    lag = LagMonitor(settings.kafka, group, [topics.enriched, topics.stories]).start()
     try:
-        writer.run()
+        if not until_available(prepare, stop, index_settings.retry_initial_s, index_settings.retry_max_s):
+            return 0  # stopped while Elasticsearch was still unavailable
+        group = group_id(settings.kafka, index_settings.group_id, "index")
+        consumer = make_consumer(
+            settings.kafka,
+            group,
+            [topics.enriched, topics.stories],
+            max_poll_interval_ms=600_000,
+            max_partition_fetch_bytes=index_settings.max_partition_fetch_bytes,
+            check_crcs=crc_checks(index_settings),
+        )
+        producer = make_producer(settings.kafka)
+        writer.append(IndexWriter(es, consumer, producer, topics, names, index_settings, stop=stop))
+        lag = LagMonitor(settings.kafka, group, [topics.enriched, topics.stories]).start()
+        try:
+            writer[0].run()
+        finally:
+            lag.close()
+            consumer.close()
+            producer.close()
     finally:
-        lag.close()
-        consumer.close()
-        producer.close()
         ops.close()
         es.close()
     return 0
