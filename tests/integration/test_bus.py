@@ -44,7 +44,8 @@ def test_round_trip_and_poison_message_to_dead_letters(kafka_settings: KafkaSett
     producer.send(topics.raw, key=b"poison-2", value=json.dumps(newer).encode())
     producer.flush()
 
-    consumer = make_consumer(kafka_settings, "g-test", [topics.raw])
+    group = f"{kafka_settings.topic_prefix}-g-test"  # its own group: other runs share the broker
+    consumer = make_consumer(kafka_settings, group, [topics.raw])
     dead = DeadLetters(producer, topics, stage="test")
     decoded = decode_records(_drain(consumer, 7), Article, dead)
     consumer.commit()
@@ -56,16 +57,16 @@ def test_round_trip_and_poison_message_to_dead_letters(kafka_settings: KafkaSett
     def sample(name: str, **labels: str) -> float | None:
         return REGISTRY.get_sample_value(name, labels)
 
-    assert sample("storywire_consumer_records_total", group="g-test", topic=topics.raw) == 7
+    assert sample("storywire_consumer_records_total", group=group, topic=topics.raw) == 7
     # Lag comes from the broker (storywire.lag), not the hot path: all committed, nothing behind.
     from storywire.lag import LagMonitor
 
-    monitor = LagMonitor(kafka_settings, "g-test", [topics.raw])
+    monitor = LagMonitor(kafka_settings, group, [topics.raw])
     try:
         assert monitor.measure() == {(topics.raw, p): 0 for p in range(3)}
     finally:
         monitor.close()
-    lags = [sample("storywire_consumer_lag", group="g-test", topic=topics.raw, partition=str(p)) for p in range(3)]
+    lags = [sample("storywire_consumer_lag", group=group, topic=topics.raw, partition=str(p)) for p in range(3)]
     assert lags == [0, 0, 0]
 
     dlq = make_consumer(kafka_settings, None, [topics.dlq])
@@ -81,7 +82,7 @@ def test_round_trip_and_poison_message_to_dead_letters(kafka_settings: KafkaSett
     dlq.close()
 
     # committed: the same group sees nothing new
-    again = make_consumer(kafka_settings, "g-test", [topics.raw])
+    again = make_consumer(kafka_settings, group, [topics.raw])
     assert _drain(again, 1, polls=6) == []
     again.close()
     producer.close()
