@@ -207,7 +207,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.set_defaults(func=_list)
     rp = dsub.add_parser("replay", help="send dead letters back to their original topic (or --to-topic)")
     which = rp.add_mutually_exclusive_group(required=True)
-    which.add_argument("--offset", dest="ids", type=parse_id, action="append", metavar="PARTITION:OFFSET")
+    which.add_argument(
+        "--offset",
+        dest="ids",
+        type=parse_id,
+        action="append",
+        metavar="PARTITION:OFFSET",
+        help="the dead letter with this id (as `dlq list` shows it); repeat for several",
+    )
     which.add_argument("--all", action="store_true", help="every dead letter (narrowed by --stage / --topic)")
     rp.add_argument("--stage", help="only letters dead-lettered by this stage")
     rp.add_argument("--topic", help="only letters that came from this topic")

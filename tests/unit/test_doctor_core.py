@@ -56,7 +56,7 @@ def test_feeds_without_state_are_skipped_and_nothing_is_created(tmp_path: Path) 
 def _loaded(**ports: int) -> dict[str, object]:
     return {
         "ingest": IngestSettings(ops_port=ports.get("ingest", 9101)),
-        "enrich": EnrichSettings(ops_port=ports.get("enrich", 0)),
+        "enrich": EnrichSettings(embed_ops_port=ports.get("embed", 0), cluster_ops_port=ports.get("cluster", 0)),
         "index": IndexSettings(ops_port=9103, api_host="0.0.0.0", api_port=8000),
         "alert": AlertSettings(ops_port=9104),
     }
@@ -72,6 +72,8 @@ def test_stage_urls_from_settings_run_layout_and_overrides() -> None:
         "alert": "http://127.0.0.1:9104",
         "api": "http://127.0.0.1:8000",  # listening on every address: asked on the ops host
     }
+    defaults = stage_urls(_loaded(embed=9102, cluster=9105), "127.0.0.1", None, {})
+    assert defaults["embed"] == "http://127.0.0.1:9102" and defaults["cluster"] == "http://127.0.0.1:9105"
     run = stage_urls(_loaded(), "h", 9401, {"alert": "off", "api": "http://api:8080"})
     assert run["ingest"] == "http://h:9401" and run["cluster"] == "http://h:9403" and run["index"] == "http://h:9404"
     assert run["alert"] is None and run["api"] == "http://api:8080"

@@ -121,7 +121,7 @@ def test_the_command_backs_up_the_configured_state_dirs(
 ) -> None:
     monkeypatch.setenv("STORYWIRE_INGEST_STATE_DIR", str(tmp_path / "ingest"))
     monkeypatch.setenv("STORYWIRE_ALERT_STATE_DIR", str(tmp_path / "alert"))
-    assert main(["state", "backup", str(tmp_path / "b")]) == 2  # nothing there yet: one error line
+    assert main(["state", "backup", str(tmp_path / "b")]) == 1  # nothing there yet: one error line
     assert "nothing to back up" in capsys.readouterr().err
     AlertState.in_dir(tmp_path / "alert").close()
     assert main(["state", "backup", str(tmp_path / "b")]) == 0
