@@ -3,7 +3,9 @@
 ``adapt_entry`` takes one entry dict (feedparser's, or the JSON Feed reader's in the
 same shape) plus what we know about the feed, and returns an Article or raises
 AdapterError, never anything else, whatever the dict holds. A bad field (an absurd
-date, a link with a javascript: scheme) is recorded in ``Article.warnings``.
+date, a link with a javascript: scheme or over MAX_URL_CHARS, bidi controls in the title
+or a link) is recorded in ``Article.warnings``, and so is what was wrong with the whole
+document (``FeedContext.warnings``: a body re-decoded from a legacy encoding).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from pydantic import ValidationError
 
 from ingest.errors import AdapterError
-from ingest.text import html_to_text, plain
+from ingest.text import MAX_URL_CHARS, html_to_text, plain, strip_bidi
 from storywire.messages import Article, PublishedFrom
 
 ID_HEX = 32  # 128 bits of sha256: collision-free in practice, short in logs
@@ -73,6 +75,7 @@ class FeedContext:
     language: str | None = None  # declared by the feed document or the feeds file
     published: datetime | None = None  # the feed-level date
     link: str = ""  # the feed's home page
+    warnings: tuple[str, ...] = ()  # about the whole document, copied onto every Article
 
 
 def canonical_url(url: str) -> str | None:
@@ -160,13 +163,22 @@ def _link(entry: Mapping[str, Any], base: str, warnings: list[str]) -> tuple[str
         raw = raw.strip()
         if not raw:
             continue
+        if len(raw) > MAX_URL_CHARS:
+            warnings.append(f"link refused: over {MAX_URL_CHARS} characters")
+            continue
+        raw, had_bidi = strip_bidi(raw)
+        if had_bidi:
+            warnings.append("bidi control characters removed from the link")
         absolute = raw
         if base and not raw.startswith(("http://", "https://")):  # feedparser resolved most already
             with contextlib.suppress(ValueError):  # an unusable link is refused just below
                 absolute = urljoin(base, raw)
         canonical = canonical_url(absolute)
-        if canonical:
+        if canonical and len(absolute) <= MAX_URL_CHARS and len(canonical) <= MAX_URL_CHARS:
             return absolute, canonical
+        if canonical:
+            warnings.append(f"link refused: over {MAX_URL_CHARS} characters")
+            continue
         warnings.append("link refused: not an http(s) URL")
     return None
 
@@ -241,6 +253,9 @@ def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit:
     title_raw = _str(entry, "title")
     title = html_to_text(title_raw, 1000, multiline=False) if _is_html(entry.get("title_detail"), False) else ""
     title = title or plain(title_raw, 1000)
+    title, had_bidi = strip_bidi(title)
+    if had_bidi:
+        warnings.append("bidi control characters removed from the title")
     summary_raw = _str(entry, "summary")
     summary_html = _is_html(entry.get("summary_detail"))
     summary = html_to_text(summary_raw, limit) if summary_html else plain(summary_raw, limit, multiline=True)
@@ -256,7 +271,7 @@ def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit:
     aid = article_id(canonical, guid, ctx.feed_url, title, content or summary)
     if not found:
         warnings.append("entry has no usable link; url is the feed's")
-        link = canonical_url(ctx.link) or canonical_url(ctx.feed_url) or ctx.feed_url
+        link = _feed_page(ctx)
     if not title:
         warnings.append("entry has no title")
 
@@ -283,5 +298,14 @@ def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit:
         published=published,
         published_from=published_from,
         fetched=fetched,
-        warnings=_unique(warnings),
+        warnings=_unique([*ctx.warnings, *warnings]),
     )
+
+
+def _feed_page(ctx: FeedContext) -> str:
+    """The feed's home page, else the feed's own URL, for an entry without a usable link."""
+    for url in (ctx.link, ctx.feed_url):
+        canonical = canonical_url(strip_bidi(url)[0]) if len(url) <= MAX_URL_CHARS else None
+        if canonical:
+            return canonical
+    return ctx.feed_url

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ingest.adapter import canonical_url
 from ingest.errors import FeedListError
+from ingest.text import MAX_URL_CHARS
 
 
 class FeedSpec(BaseModel):
@@ -56,6 +57,8 @@ class FeedSpec(BaseModel):
     @classmethod
     def _http_url(cls, value: str) -> str:
         value = value.strip()
+        if len(value) > MAX_URL_CHARS:
+            raise ValueError(f"longer than {MAX_URL_CHARS} characters")
         if canonical_url(value) is None:
             raise ValueError("must be an http(s) URL with a host")
         return value

@@ -1,9 +1,25 @@
-"""HTML and feed text -> clean plain text for Article fields.
+"""HTML and feed text -> plain text for Article fields, keeping every word of the text.
 
-Scripts, styles and other non-content elements are dropped with their content,
-entities are decoded, whitespace is collapsed. Text that still looks like markup after
-one pass (double-escaped HTML, common in feeds) is stripped again, and a last guard
-removes ``<script`` and ``javascript:`` so they never reach an Article whatever the input.
+``html_to_text`` takes an HTML fragment: elements that hold no reading text (script,
+style, svg, iframe, ...) are dropped with their content, entities are decoded,
+whitespace is collapsed. Text that after one pass still holds real markup (a start tag
+and its end tag, or a self-closing tag: double-escaped HTML, common in feeds) is
+stripped again. ``plain`` takes a field that should hold no markup and strips markup
+only when it is really there.
+
+Text is kept exactly as text: ``javascript:`` or a lone ``<script>`` in a sentence is a
+word of the news, not a threat, because the pages only ever insert feed text as text
+under a strict content security policy (no "defang" pass deletes words).
+
+An element opened and never closed does not swallow the rest of the text. Python's
+parser keeps everything after an unclosed ``<script>`` or ``<style>`` as raw text it never
+reports (3.11) or reports as that element's content (newer versions), and after an
+unclosed ``<svg>`` it reports the rest as the svg's children; either way, what an
+unclosed dropped element held is given back at the end, its markup stripped.
+
+``strip_bidi`` removes the bidirectional embedding, override and isolate controls
+(U+202A-U+202E, U+2066-U+2069) that can make a one-line title or a URL read as
+something else; the adapter applies it to titles and URLs and records it.
 """
 
 from __future__ import annotations
@@ -11,6 +27,8 @@ from __future__ import annotations
 import re
 from html import unescape
 from html.parser import HTMLParser
+
+MAX_URL_CHARS = 2048  # longer links are refused (and recorded): sitemaps' limit, far above real articles'
 
 _SKIP = frozenset({"script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math", "head"})
 _VOID = frozenset(
@@ -45,44 +63,74 @@ _BLOCK = frozenset(
         "dt",
     }
 )
-_TAGLIKE = re.compile(r"<\s*/?\s*[a-zA-Z!?][^<>]*>")
-_DANGER = re.compile(r"<\s*/?\s*script|javascript\s*:|vbscript\s*:", re.IGNORECASE)
+_START = re.compile(r"<([a-zA-Z][a-zA-Z0-9:-]*)(?:\s[^<>]*)?>")
+_END = re.compile(r"</([a-zA-Z][a-zA-Z0-9:-]*)\s*>")
+_SELF_CLOSING = re.compile(r"<[a-zA-Z][a-zA-Z0-9:-]*(?:\s[^<>]*)?/>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000]+")
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+_RECOVER_DEPTH = 4  # an unclosed element inside an unclosed element's text...; then raw text
 
 
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self.skip_depth = 0
+        self.hidden: list[tuple[str, list[str]]] = []  # open dropped elements: (tag, what they held)
+
+    def _out(self, text: str) -> None:
+        (self.hidden[-1][1] if self.hidden else self.parts).append(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP and tag not in _VOID:
-            self.skip_depth += 1
+            self.hidden.append((tag, []))
         elif tag in _BLOCK:
-            self.parts.append("\n")
+            self._out("\n")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _BLOCK:
-            self.parts.append("\n")
+            self._out("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP and tag not in _VOID:
-            self.skip_depth = max(0, self.skip_depth - 1)
+            for i in range(len(self.hidden) - 1, -1, -1):
+                if self.hidden[i][0] == tag:  # closed: it and anything left open inside it are dropped
+                    del self.hidden[i:]
+                    break
         elif tag in _BLOCK:
-            self.parts.append("\n")
+            self._out("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self.skip_depth:
-            self.parts.append(data)
+        self._out(data)
+
+    def leftover(self) -> str:
+        """After close(): what unclosed dropped elements held, and raw text the parser kept back."""
+        held = "".join(part for _, parts in self.hidden for part in parts)
+        return held + self.rawdata
 
 
-def _strip_once(markup: str) -> str:
+def _strip_once(markup: str, depth: int = 0) -> str:
     parser = _TextExtractor()
     parser.feed(markup)
     parser.close()
-    return "".join(parser.parts)
+    text = "".join(parser.parts)
+    rest = parser.leftover()
+    if rest:
+        # An element opened and never closed: its content is the rest of the text, not something to drop.
+        text += _strip_once(rest, depth + 1) if depth < _RECOVER_DEPTH and len(rest) < len(markup) else rest
+    return text
+
+
+def looks_like_markup(text: str) -> bool:
+    """A start tag with its end tag after it, or a self-closing tag: markup, not words about markup."""
+    if "<" not in text:
+        return False
+    if _SELF_CLOSING.search(text):
+        return True
+    first_start: dict[str, int] = {}
+    for m in _START.finditer(text):
+        first_start.setdefault(m.group(1).lower(), m.start())
+    return any(first_start.get(m.group(1).lower(), len(text)) < m.start() for m in _END.finditer(text))
 
 
 def _tidy(text: str, multiline: bool) -> str:
@@ -97,24 +145,27 @@ def html_to_text(markup: str, limit: int = 100_000, multiline: bool = True) -> s
     """Visible text of an HTML fragment, at most ``limit`` characters."""
     text = markup[: limit * 4]
     if "<" not in text and "&" not in text:
-        return _tidy(_defang(text), multiline)[:limit]
-    for _ in range(3):
-        text = _strip_once(text)
-        if not _TAGLIKE.search(text):
+        return _tidy(text, multiline)[:limit]
+    text = _strip_once(text)
+    for _ in range(2):  # double- (or triple-) escaped markup, decoded once by the pass before
+        if not looks_like_markup(text):
             break
-    return _tidy(_defang(text), multiline)[:limit]
+        text = _strip_once(text)
+    return _tidy(text, multiline)[:limit]
 
 
 def plain(value: str, limit: int = 100_000, multiline: bool = False) -> str:
-    """A text field that should hold no markup: entities decoded, any markup stripped."""
+    """A text field that should hold no markup: entities decoded, markup stripped only where it really is."""
     value = value[: limit * 4]
-    if "<" in value or "&" in value:
+    if looks_like_markup(value):
         return html_to_text(value, limit, multiline)
-    return _tidy(_defang(unescape(value)), multiline)[:limit]
+    text = unescape(value) if "&" in value else value
+    if text != value and looks_like_markup(text):  # escaped markup in a text field
+        return html_to_text(text, limit, multiline)
+    return _tidy(text, multiline)[:limit]
 
 
-def _defang(text: str) -> str:
-    # Each pass shortens the text, so this ends; removing one match can form another.
-    while _DANGER.search(text):
-        text = _DANGER.sub("", text)
-    return text
+def strip_bidi(text: str) -> tuple[str, bool]:
+    """``text`` without bidi embedding/override/isolate controls, and whether it had any."""
+    cleaned = _BIDI.sub("", text)
+    return cleaned, len(cleaned) != len(text)
