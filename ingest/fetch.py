@@ -3,24 +3,30 @@
 Contract of ``Fetcher.fetch``: it returns a FetchResult (200 with a body, or 304) or
 raises a FetchError subclass (see ingest.errors); no other exception escapes. On the way:
 
-- only http and https; every hop's host is resolved and refused when any address is
-  private, loopback, link-local, reserved or a metadata address (unless allowed), and
-  the connection is pinned to the address that was checked, so DNS cannot change
-  between the check and the connect;
-- redirects are followed by hand, at most ``max_redirects``, loops refused;
-- connect/read timeouts plus an overall deadline;
+- only http and https; every hop's host is resolved by us and refused when any address
+  is not public (ingest.addresses: private, loopback, link-local, metadata, reserved,
+  and the IPv6 forms that carry such an IPv4 address), and the connection is pinned to
+  the address that was checked (ingest.transport), so DNS cannot change between the
+  check and the connect. ``allow_hosts`` entries (host:port) are exempt from the check
+  for feeds whose own URL is on that list, never for another feed's redirects;
+- redirects are followed by hand, at most ``max_redirects``, loops refused, a Location
+  longer than MAX_URL_CHARS refused;
+- connect/read timeouts plus an overall deadline that every socket operation honours
+  (connect, TLS, the status line and headers, the body);
 - the body is streamed and capped at ``max_body_bytes`` both as sent and after our own
   gzip/deflate decoding, so a gzip bomb stops at the cap;
 - conditional requests with ETag / Last-Modified.
 
-The transport and the resolver are parameters, so tests hand in httpx.MockTransport
-or a fake resolver instead of patching.
+The transport, the resolver and the network backend under the pinning are parameters,
+so tests hand in httpx.MockTransport, a fake resolver or a recording backend instead of
+patching.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import Callable
@@ -28,10 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
+from ingest.addresses import AllowList, is_public_address
 from ingest.errors import (
     BadRedirect,
     BlockedAddress,
@@ -48,6 +56,8 @@ from ingest.errors import (
 )
 from ingest.schedule import parse_retry_after
 from ingest.settings import IngestSettings
+from ingest.text import MAX_URL_CHARS
+from ingest.transport import PinnedBackend, fetch_scope, pin
 
 Resolver = Callable[[str, int], list[str]]
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -63,17 +73,6 @@ def system_resolver(host: str, port: int) -> list[str]:
         raise ResolveFailed(f"cannot resolve {host}: {exc}") from exc
     addrs = list(dict.fromkeys(str(info[4][0]) for info in infos))
     return sorted(addrs, key=lambda a: ":" in a)
-
-
-def is_public_address(addr: str) -> bool:
-    """True for a globally routable unicast address; metadata (169.254.169.254) is link-local."""
-    try:
-        ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 @dataclass(frozen=True)
@@ -173,13 +172,15 @@ class Fetcher:
         transport: httpx.BaseTransport | None = None,
         resolver: Resolver = system_resolver,
         clock: Callable[[], float] = time.monotonic,
+        network: httpcore.NetworkBackend | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
         self.resolver = resolver
         self.clock = clock
         # getaddrinfo has no timeout of its own; a broken DNS server must not hold a worker forever.
         self._dns = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="ingest-dns")
-        self.allow_hosts = {h.lower().rstrip(".") for h in settings.allow_hosts}
+        self.allow = AllowList.parse(settings.allow_hosts)
         timeout = httpx.Timeout(
             connect=settings.connect_timeout_s,
             read=settings.read_timeout_s,
@@ -187,6 +188,8 @@ class Fetcher:
             pool=settings.deadline_s,
         )
         limits = httpx.Limits(max_connections=settings.concurrency * 2, max_keepalive_connections=settings.concurrency)
+        if transport is None:
+            transport = _pinned_transport(limits, PinnedBackend(network), ssl_context)
         self.client = httpx.Client(
             transport=transport,
             timeout=timeout,
@@ -209,39 +212,57 @@ class Fetcher:
 
     def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         start = self.clock()
+        deadline = self.settings.deadline_s
         visited: set[str] = set()
         permanent = True
         current = url
         try:
-            for _hop in range(self.settings.max_redirects + 1):
-                visited.add(current)
-                remaining = self.settings.deadline_s - (self.clock() - start)
-                if remaining <= 0:
-                    raise FetchTimeout(f"deadline of {self.settings.deadline_s}s passed")
-                resp = self._open(current, etag, last_modified, remaining)
-                try:
-                    if resp.status_code in REDIRECTS:
-                        permanent = permanent and resp.status_code in (301, 308)
-                        current = self._next_hop(current, resp, visited)
-                        continue
-                    return self._finish(url, current, resp, permanent, start)
-                finally:
-                    _drain(resp)
-                    resp.close()
-            raise TooManyRedirects(f"more than {self.settings.max_redirects} redirects")
+            # Every socket operation of this fetch, on this thread, ends by the deadline.
+            with fetch_scope(time.monotonic() + deadline):
+                exempt = self.settings.allow_private or self._allowed(url)
+                for _hop in range(self.settings.max_redirects + 1):
+                    visited.add(current)
+                    remaining = deadline - (self.clock() - start)
+                    if remaining <= 0:
+                        raise FetchTimeout(f"deadline of {deadline}s passed")
+                    resp = self._open(current, etag, last_modified, remaining, exempt)
+                    try:
+                        if resp.status_code in REDIRECTS:
+                            permanent = permanent and resp.status_code in (301, 308)
+                            current = self._next_hop(current, resp, visited)
+                            continue
+                        return self._finish(url, current, resp, permanent, start)
+                    finally:
+                        _drain(resp)
+                        resp.close()
+                raise TooManyRedirects(f"more than {self.settings.max_redirects} redirects")
         except FetchError:
             raise
         except httpx.TimeoutException as exc:
+            if self.clock() - start >= deadline:
+                raise FetchTimeout(f"deadline of {deadline}s passed ({type(exc).__name__})") from exc
             raise FetchTimeout(f"{type(exc).__name__}: {exc}") from exc
         except httpx.UnsupportedProtocol as exc:
             raise UnsupportedScheme(str(exc)) from exc
         except (httpx.HTTPError, httpx.InvalidURL, ValueError, UnicodeError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
 
+    def _allowed(self, url: str) -> bool:
+        """Whether the feed's own URL names an ``allow_hosts`` entry (host and port)."""
+        if not self.allow:
+            return False
+        try:
+            target = _target(url)
+        except UnsupportedScheme:
+            return False
+        return self.allow.allows(target.host, target.port, target.scheme)
+
     def _next_hop(self, current: str, resp: httpx.Response, visited: set[str]) -> str:
         location = str(resp.headers.get("location", "")).strip()
         if not location:
             raise BadRedirect(f"{resp.status_code} without a Location header")
+        if len(location) > MAX_URL_CHARS:
+            raise BadRedirect(f"Location of {len(location)} characters, over {MAX_URL_CHARS}")
         try:
             nxt = urljoin(current, location)
         except ValueError as exc:
@@ -250,8 +271,11 @@ class Fetcher:
             raise TooManyRedirects(f"redirect loop at {nxt[:200]}")
         return nxt
 
-    def _open(self, url: str, etag: str | None, last_modified: str | None, remaining: float) -> httpx.Response:
-        target, headers, extensions = self._pin(url)
+    def _open(
+        self, url: str, etag: str | None, last_modified: str | None, remaining: float, exempt: bool
+    ) -> httpx.Response:
+        self._pin(url, exempt)
+        headers: dict[str, str] = {}
         if etag and etag.isascii() and etag.isprintable():
             headers["If-None-Match"] = etag
         if last_modified and last_modified.isascii() and last_modified.isprintable():
@@ -263,44 +287,25 @@ class Fetcher:
             write=min(s.read_timeout_s, remaining),
             pool=remaining,
         )
-        request = self.client.build_request("GET", target, headers=headers, extensions=extensions, timeout=timeout)
+        request = self.client.build_request("GET", url, headers=headers, timeout=timeout)
         return self.client.send(request, stream=True)
 
-    def _pin(self, url: str) -> tuple[str, dict[str, str], dict[str, object]]:
-        """Check the scheme and the addresses; return the URL to connect to, pinned to a checked IP."""
-        try:
-            parts = urlsplit(url)
-            scheme = parts.scheme.lower()
-            host = (parts.hostname or "").rstrip(".")
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError as exc:
-            raise UnsupportedScheme(f"not a usable URL: {url[:200]!r}") from exc
-        if scheme not in ("http", "https"):
-            raise UnsupportedScheme(f"scheme {scheme or '(none)'!r} refused: only http and https")
-        if not host:
-            raise UnsupportedScheme(f"URL without a host: {url[:200]!r}")
-        if self.settings.allow_private or host.lower() in self.allow_hosts:
-            return url, {}, {}
-        addrs = self._resolve(host, port)
+    def _pin(self, url: str, exempt: bool) -> None:
+        """Check the scheme and the host's addresses, and pin this hop's connection to a checked one.
+
+        ``exempt``: the feed's own URL is allowed (or every private address is); then a hop
+        to an allowed host:port skips the public-address check, but is still pinned.
+        """
+        target = _target(url)
+        addrs = [target.host] if _is_ip(target.host) else self._resolve(target.host, target.port)
         if not addrs:
-            raise ResolveFailed(f"{host} resolves to no address")
-        bad = [a for a in addrs if not is_public_address(a)]
-        if bad:
-            raise BlockedAddress(f"{host} resolves to non-public address {bad[0]}")
-        ip = addrs[0]
-        netloc = f"[{ip}]" if ":" in ip else ip
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-        pinned = urlunsplit((scheme, netloc, parts.path, parts.query, ""))
-        try:
-            ascii_host = host.encode("idna").decode("ascii")  # an international name, as it goes on the wire
-        except UnicodeError as exc:
-            raise ResolveFailed(f"host name {host[:100]!r} cannot be encoded") from exc
-        host_header = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
-        if parts.port is not None:
-            host_header += f":{parts.port}"
-        extensions: dict[str, object] = {"sni_hostname": ascii_host} if scheme == "https" else {}
-        return pinned, {"Host": host_header}, extensions
+            raise ResolveFailed(f"{target.host} resolves to no address")
+        free = self.settings.allow_private or (exempt and self.allow.allows(target.host, target.port, target.scheme))
+        if not free:
+            bad = [a for a in addrs if not is_public_address(a)]
+            if bad:
+                raise BlockedAddress(f"{target.host} resolves to non-public address {bad[0]}")
+        pin(target.host, target.port, addrs[0])
 
     def _finish(self, original: str, url: str, resp: httpx.Response, permanent: bool, start: float) -> FetchResult:
         status = resp.status_code
@@ -329,3 +334,53 @@ class Fetcher:
                 raise FetchTimeout(f"deadline of {self.settings.deadline_s}s passed while reading")
             decoder.feed(chunk)
         return FetchResult(url, status, decoder.finish(), headers, moved)
+
+
+@dataclass(frozen=True)
+class _Target:
+    scheme: str
+    host: str  # as it goes on the wire: lower case, IDNA-encoded, no brackets
+    port: int
+
+
+def _target(url: str) -> _Target:
+    """Scheme, wire host and port of a URL, as httpx will connect; UnsupportedScheme if unusable."""
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii").lower().rstrip(".")
+        scheme = parsed.scheme.lower()
+        port = parsed.port or (443 if scheme == "https" else 80)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        raise UnsupportedScheme(f"not a usable URL: {url[:200]!r}") from exc
+    if scheme not in ("http", "https"):
+        raise UnsupportedScheme(f"scheme {scheme or '(none)'!r} refused: only http and https")
+    if not host:
+        raise UnsupportedScheme(f"URL without a host: {url[:200]!r}")
+    return _Target(scheme, host, port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _pinned_transport(
+    limits: httpx.Limits, backend: httpcore.NetworkBackend, ssl_context: ssl.SSLContext | None
+) -> httpx.HTTPTransport:
+    """httpx's own transport over a pool whose sockets come from ``backend``.
+
+    httpx takes no network backend, so its pool is replaced by an identical one that has
+    ours (the pool is the transport's only state).
+    """
+    transport = httpx.HTTPTransport(limits=limits, trust_env=False)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=backend,
+    )
+    return transport

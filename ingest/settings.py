@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.addresses import parse_entry
 from storywire.config import cache_dir
 
 
@@ -18,8 +19,10 @@ class IngestSettings(BaseSettings):
     # SQLite file with per-feed HTTP cache state, backoff and seen article ids.
     state_dir: Path = Field(default_factory=lambda: cache_dir() / "ingest")
 
-    # Network safety. Private, loopback, link-local and metadata addresses are refused
-    # unless allow_private is set; allow_hosts exempts named hosts (an intranet feed).
+    # Network safety. Private, loopback, link-local and metadata addresses (and the IPv6
+    # forms that carry one) are refused unless allow_private is set. allow_hosts exempts
+    # "host:port" entries (a bare "host": its default ports 80/443 only) for feeds whose own
+    # URL is one of them (an intranet feed); another feed's redirect there is still refused.
     allow_private: bool = False
     allow_hosts: tuple[str, ...] = ()
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -29,9 +32,12 @@ class IngestSettings(BaseSettings):
     max_redirects: int = Field(default=5, ge=0)
     user_agent: str = "Storywire/0.1 (+https://github.com/storywire/storywire)"
 
-    # Parsing.
+    # Parsing, in worker processes killed at the fetch deadline (0: in the fetch thread,
+    # unbounded; for tests and benchmarks). Each worker's address space is capped (0: no cap).
     max_entries: int = Field(default=200, ge=1)
     max_text_chars: int = Field(default=100_000, ge=100)
+    parse_workers: int = Field(default=2, ge=0)
+    parse_memory_mb: int = Field(default=1024, ge=0)
 
     # Concurrency.
     concurrency: int = Field(default=16, ge=1)
@@ -70,3 +76,10 @@ class IngestSettings(BaseSettings):
         if self.backoff_base_s > self.backoff_max_s:
             raise ValueError("STORYWIRE_INGEST_BACKOFF_BASE_S must not exceed STORYWIRE_INGEST_BACKOFF_MAX_S")
         return self
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _host_port(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            parse_entry(entry)  # ValueError names the entry
+        return value
