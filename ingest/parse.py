@@ -4,7 +4,11 @@
 when the bytes are not a feed or the parser itself fails (feedparser's exceptions
 included); otherwise it returns every entry that made an Article (capped, duplicates
 dropped) and the AdapterErrors of those that did not. A bozo feed with entries is used
-and reported as bozo.
+and reported as bozo. A body labelled UTF-8 that is not is re-decoded first
+(ingest.encoding) and every Article says so in its warnings.
+
+The poller runs it in a worker process under the fetch deadline (ingest.parsepool):
+parsing time grows with the document's nesting, so it is bounded from outside.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from ingest.adapter import FeedContext, adapt_entry, canonical_url, normalise_language, struct_to_datetime
+from ingest.encoding import repair_utf8
 from ingest.errors import AdapterError, ParseError
 from ingest.feeds import FeedSpec
 from ingest.jsonfeed import looks_like_json, parse_json_feed
@@ -37,6 +42,7 @@ class ParsedFeed:
     entries: int = 0  # entries in the document, before the cap
     duplicates: int = 0  # entries that repeated an earlier entry's id
     bozo: str | None = None  # why feedparser called it ill-formed, when it did
+    warnings: list[str] = field(default_factory=list)  # about the whole document, also on every Article
     title: str = ""
     hint_s: float | None = None  # the document's TTL / sy:updatePeriod
 
@@ -77,6 +83,14 @@ def _feedparser(body: bytes, url: str, headers: Mapping[str, str]) -> Any:
     return feedparser.parse(io.BytesIO(body), response_headers=response_headers)
 
 
+def _utf8_content_type(content_type: str) -> str:
+    """The media type with its charset parameter set to utf-8."""
+    params = [p for p in content_type.split(";") if p.strip() and not p.strip().lower().startswith("charset")]
+    media = params[0].strip() if params and "=" not in params[0] else "application/xml"
+    rest = [p.strip() for p in params[1:]] if params and "=" not in params[0] else [p.strip() for p in params]
+    return "; ".join([media, *rest, "charset=utf-8"])
+
+
 def parse_feed(
     body: bytes,
     url: str,
@@ -88,6 +102,11 @@ def parse_feed(
 ) -> ParsedFeed:
     if not body.strip():
         raise ParseError("empty body")
+    repaired = repair_utf8(body, headers.get("content-type", ""))
+    if repaired.warning is not None:  # the bytes are UTF-8 now, whatever the labels said
+        body = repaired.body
+        headers = {**headers, "content-type": _utf8_content_type(headers.get("content-type", ""))}
+    doc_warnings = [repaired.warning] if repaired.warning else []
     try:
         if looks_like_json(body, headers.get("content-type", "")):
             result: Any = parse_json_feed(body)
@@ -116,6 +135,7 @@ def parse_feed(
         language=normalise_language(feed.get("language")) or normalise_language(spec.language),
         published=struct_to_datetime(feed.get("published_parsed")) or struct_to_datetime(feed.get("updated_parsed")),
         link=link,
+        warnings=tuple(doc_warnings),
     )
     parsed = ParsedFeed(
         articles=[],
@@ -123,6 +143,7 @@ def parse_feed(
         bozo=bozo,
         title=plain(_text(feed, "title"), 300),
         hint_s=feed_hint_s(feed),
+        warnings=doc_warnings,
     )
     seen: set[str] = set()
     for entry in entries[:max_entries]:
