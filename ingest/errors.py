@@ -14,7 +14,8 @@
      |    |    +-- Gone               410: the feed is disabled
      |    |    +-- RateLimited        429 / 503, with the Retry-After delay if one was given
      |    +-- TransportError        connection refused/reset, TLS, protocol errors
-     +-- ParseError              the bytes are not a feed, or the parser itself failed
+     +-- ParseError              the bytes are not a feed, or the parser itself failed (or died)
+     |    +-- ParseTimeout          parsing did not end by the fetch deadline (the worker is killed)
      +-- AdapterError            one entry cannot become an Article (the feed goes on)
      +-- ProduceError            the broker did not acknowledge an Article (the feed retries)
 
@@ -93,6 +94,10 @@ class TransportError(FetchError):
 
 class ParseError(IngestError):
     kind = "parse"
+
+
+class ParseTimeout(ParseError):
+    kind = "parse_timeout"
 
 
 class AdapterError(IngestError):

@@ -1,12 +1,17 @@
 """The ingest service: due feeds -> fetch -> parse -> produce -> flush -> then save state.
 
-One pass (``poll_due``):
+Each feed is on its own schedule. ``step`` (the service loop calls it every tick) starts
+the due feeds on a thread pool, at most ``batch_feeds`` in flight and
+``per_host_concurrency`` per host, and delivers the ones that finished; it never waits
+for a fetch, so a slow feed holds one worker until its deadline and nothing else.
+``poll_due`` is one whole pass that waits for its feeds (``--once``, tests, benchmark).
 
-1. pick the due feeds this poller owns;
-2. fetch and parse them on a thread pool (bounded globally and per host); a 304 or a
-   body identical to the last one is not parsed again;
-3. produce every Article not seen before, keyed by its id, then ``flush``;
-4. only for the feeds whose Articles were all acknowledged, save the new HTTP
+For each feed, on a worker thread (``fetch_one``): fetch, then parse in a worker process
+(ingest.parsepool), all within the fetch deadline; a 304 or a body identical to the
+last one is not parsed again. Then, on the caller's thread (``_deliver``):
+
+1. produce every Article not seen before, keyed by its id, then ``flush``;
+2. only for the feeds whose Articles were all acknowledged, save the new HTTP
    validators and seen ids together (StateStore.commit_success). A crash before that
    re-sends rather than loses; the id key makes a re-send idempotent downstream.
 
@@ -21,8 +26,10 @@ import hashlib
 import logging
 import random
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -32,7 +39,8 @@ from ingest import metrics
 from ingest.errors import Gone, IngestError, ParseError, ProduceError, RateLimited
 from ingest.feeds import FeedSpec
 from ingest.fetch import Fetcher, FetchResult
-from ingest.parse import ParsedFeed, parse_feed
+from ingest.parse import ParsedFeed
+from ingest.parsepool import ParseJob, ParsePool
 from ingest.schedule import Policy, cache_hint_s, next_after_failure, next_after_success
 from ingest.settings import IngestSettings
 from ingest.state import FeedState, StateStore
@@ -68,6 +76,13 @@ def fit_message(article: Article, limit: int) -> bytes:
         warnings = (*article.warnings, "text cut to fit a Kafka message")
         value = article.model_copy(update={"content": content, "summary": summary, "warnings": warnings}).to_json()
     return value
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 class Producer(Protocol):
@@ -115,6 +130,7 @@ class Poller:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         max_message_bytes: int = 1_048_576,
+        parser: ParsePool | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -132,12 +148,16 @@ class Poller:
             backoff_max_s=settings.backoff_max_s,
         )
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="ingest-fetch")
+        self.parser = parser or ParsePool(settings.parse_workers, settings.parse_memory_mb)
         self._host_slots: dict[str, threading.Semaphore] = {}
         self._lock = threading.Lock()
+        self.inflight: dict[str, tuple[Future[Outcome], str]] = {}  # feed url -> (its fetch, its host)
         self.last_flush_ok = True
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        """Stop: fetches not started are dropped (their state is untouched), running ones end by their deadline."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.parser.close()
 
     # -- picking ---------------------------------------------------------------------------
 
@@ -145,31 +165,32 @@ class Poller:
         now = now or self.clock()
         states = self.store.all()
         due = [(f, states.get(f.url) or FeedState(f.url)) for f in feeds]
-        due = [(f, s) for f, s in due if s.due(now)]
+        due = [(f, s) for f, s in due if s.due(now) and f.url not in self.inflight]
         due.sort(key=lambda fs: fs[1].next_poll or datetime.min.replace(tzinfo=now.tzinfo))
         return due
 
     # -- one feed, on a worker thread ---------------------------------------------------------
 
     def _slot(self, url: str) -> threading.Semaphore:
-        host = (urlsplit(url).hostname or "").lower()
+        host = _host(url)
         with self._lock:
             if host not in self._host_slots:
                 self._host_slots[host] = threading.Semaphore(self.settings.per_host_concurrency)
             return self._host_slots[host]
 
     def fetch_one(self, spec: FeedSpec, state: FeedState) -> Outcome:
-        """Fetch and parse one feed; touches no shared state, never raises."""
+        """Fetch and parse one feed within the fetch deadline; touches no shared state, never raises."""
         out = Outcome(spec, state, self.clock())
         try:
             with metrics.FETCH_SECONDS.time(), self._slot(state.fetch_url):
+                start = time.monotonic()
                 out.result = self.fetcher.fetch(state.fetch_url, state.etag, state.last_modified)
                 if out.result.not_modified:
                     return out
                 out.body_hash = hashlib.sha256(out.result.body).hexdigest()
                 if out.body_hash == state.body_hash:
                     return out
-                out.parsed = parse_feed(
+                job = ParseJob(
                     out.result.body,
                     out.result.url,
                     out.result.headers,
@@ -178,6 +199,8 @@ class Poller:
                     self.settings.max_entries,
                     self.settings.max_text_chars,
                 )
+                left = self.settings.deadline_s - (time.monotonic() - start)
+                out.parsed = self.parser.parse(job, left)  # the deadline covers the parse too
         except IngestError as exc:
             out.error = exc
         except Exception as exc:  # a bug must cost one feed, not the poller
@@ -187,14 +210,50 @@ class Poller:
 
     # -- a whole pass ------------------------------------------------------------------------
 
+    def step(self, feeds: Sequence[FeedSpec]) -> PassReport:
+        """Start due feeds where there is room, deliver the fetches that finished; never waits on a fetch."""
+        self._start(feeds)
+        done = [url for url, (future, _) in self.inflight.items() if future.done()]
+        return self._deliver([self.inflight.pop(url)[0].result() for url in done])
+
+    def _start(self, feeds: Sequence[FeedSpec]) -> int:
+        room = self.settings.batch_feeds - len(self.inflight)
+        if room <= 0:
+            return 0
+        per_host = Counter(host for _, host in self.inflight.values())
+        started = 0
+        for spec, state in self.due(feeds):
+            host = _host(state.fetch_url)
+            if per_host[host] >= self.settings.per_host_concurrency:
+                continue  # that host is busy; its feed stays due and goes next time
+            per_host[host] += 1
+            self.inflight[spec.url] = (self.pool.submit(self.fetch_one, spec, state), host)
+            started += 1
+            if started >= room:
+                break
+        return started
+
+    def finish(self) -> PassReport:
+        """On a graceful stop: drop the fetches not started, deliver the running ones (each ends by its deadline)."""
+        running = [future for future, _ in self.inflight.values() if not future.cancel()]
+        self.inflight.clear()
+        return self._deliver([future.result() for future in running])
+
     def poll_due(self, feeds: Sequence[FeedSpec], limit: int | None = None) -> PassReport:
+        """One whole pass: every due feed (up to ``limit``) fetched and delivered before it returns."""
         due = self.due(feeds)[: limit or self.settings.batch_feeds]
-        report = PassReport(feeds=len(due))
         if not due:
+            return PassReport()
+        futures = [self.pool.submit(self.fetch_one, spec, state) for spec, state in due]
+        return self._deliver([future.result() for future in futures])
+
+    def _deliver(self, outcomes: list[Outcome]) -> PassReport:
+        """Produce the new Articles of finished fetches, flush, and save each feed's state after its acks."""
+        report = PassReport(feeds=len(outcomes))
+        if not outcomes:
             return report
-        outcomes = list(self.pool.map(lambda fs: self.fetch_one(*fs), due))
         sends: dict[str, list[tuple[str, SendFuture]]] = {}
-        claimed: set[str] = set()  # ids produced in this pass, across feeds
+        claimed: set[str] = set()  # ids produced in this delivery, across feeds
         for out in outcomes:
             if out.parsed is None:
                 continue
@@ -213,7 +272,7 @@ class Poller:
         self.last_flush_ok = flush_error is None
         # After a clean flush every record is settled; after a failed one, waiting longer helps nobody.
         wait_s = 5.0 if flush_error is None else 0.0
-        with self.store.transaction():  # one commit per pass: a crash re-sends, never loses
+        with self.store.transaction():  # one commit per delivery: a crash re-sends, never loses
             for out in outcomes:
                 self._settle(out, sends.get(out.spec.url, []), report, wait_s)
         return report

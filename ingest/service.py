@@ -3,7 +3,9 @@
 ``run_once`` polls every due feed once (in batches) and returns, for cron and scripts;
 it polls every feed of the list, without joining the group. ``run_forever`` loops
 until the Stopper is set, re-reading the feeds file when it changes and polling only
-the feeds this process owns (ingest.coordination).
+the feeds this process owns (ingest.coordination): every tick it starts the feeds that
+came due and delivers the fetches that finished (``Poller.step``), so each feed keeps its
+own schedule whatever another feed's server does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from ingest import metrics
 from ingest.feeds import FeedSpec, load_feeds
 from ingest.fetch import Fetcher
+from ingest.parsepool import ParsePool
 from ingest.poller import PassReport, Poller, Producer
 from ingest.settings import IngestSettings
 from ingest.state import FeedState, StateStore
@@ -46,6 +49,8 @@ def build_poller(settings: IngestSettings, kafka: KafkaSettings, producer: Produ
 
     topics = Topics(kafka.topic_prefix)
     ensure_topics(kafka, topics)
+    parser = ParsePool(settings.parse_workers, settings.parse_memory_mb)
+    parser.warm()  # the forkserver's start (about a second) before the first deadline runs, not inside it
     return Poller(
         settings,
         StateStore(settings.state_dir, settings.seen_per_feed),
@@ -53,6 +58,7 @@ def build_poller(settings: IngestSettings, kafka: KafkaSettings, producer: Produ
         producer or make_producer(kafka),
         topics.raw,
         max_message_bytes=kafka.max_message_bytes,
+        parser=parser,
     )
 
 
@@ -101,16 +107,20 @@ def run_forever(
     wait: Callable[[float], object],
     owns: Callable[[str], bool] = lambda url: True,
 ) -> None:
-    """Loop until ``stopped()``; ``wait`` sleeps between passes and is where group membership is kept."""
+    """Loop until ``stopped()``; ``wait`` sleeps between ticks and is where group membership is kept.
+
+    On the way out, the fetches still running are delivered (each ends by its deadline).
+    """
     while not stopped():
         feeds = [f for f in feeds_file.current() if owns(f.url)]
         metrics.OWNED_FEEDS.set(len(feeds))
-        report = poller.poll_due(feeds)
+        report = poller.step(feeds)
         for state, count in feed_states(feeds, poller.store.all()).items():
             metrics.FEEDS.labels(state).set(count)
         if report.produced or report.failed:
             log.info(
-                "pass done",
+                "feeds delivered",
                 extra={"feeds": report.feeds, "produced": report.produced, "failed": report.failed},
             )
-        wait(poller.settings.tick_s if report.feeds < poller.settings.batch_feeds else 0.0)
+        wait(poller.settings.tick_s)
+    poller.finish()

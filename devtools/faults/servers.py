@@ -2,10 +2,12 @@
 
 - ``StreamFeeds`` serves one RSS feed per outlet with the articles released so far (the
   latest ``window`` of each), plus ``/hostile/feed.xml``: an empty feed until
-  ``turn_hostile()``, then in turn a gzip bomb, a 1 GB body with its length declared,
-  one without a length (it ends when the connection closes) and a connection that
-  stalls after the headers. Every request is timed per path, so the
-  schedule of the other feeds can be read afterwards.
+  ``turn_hostile()``, then in turn (``HOSTILE_KINDS``) a gzip bomb, a 1 GB body with its
+  length declared, one without a length (it ends when the connection closes), a
+  connection that stalls after the headers, and a header trickle: the status line, then
+  one header byte every ``trickle_s`` (1 s: under any read timeout, so only a deadline
+  that covers the headers ends it). Every request is timed per path, so the schedule of
+  the other feeds can be read afterwards.
 - ``WebhookReceiver`` counts Slack-style alerts by the alert id in their context block;
   ``down()`` closes its socket (connection refused), ``up()`` listens again on the same port.
 - ``Proxy429`` forwards HTTP to Elasticsearch, or answers every request with 429 while
@@ -45,6 +47,9 @@ def _serve(server: ThreadingHTTPServer) -> threading.Thread:
     return thread
 
 
+HOSTILE_KINDS = ("gzip-bomb", "huge-body", "huge-body-no-length", "stall", "header-trickle")
+
+
 class StreamFeeds:
     """RSS feeds over a released prefix of a ``make_stream`` list."""
 
@@ -54,7 +59,11 @@ class StreamFeeds:
         self.released = 0
         self.released_at: dict[int, datetime] = {}
         self.hostile = False
+        self.hostile_kinds: tuple[str, ...] = HOSTILE_KINDS
+        self.trickle_s = 1.0
         self.hostile_served: Counter[str] = Counter()
+        self.hostile_log: list[tuple[float, str]] = []  # (time.monotonic(), kind) of each attack served
+        self.trickled = 0  # header bytes the trickle sent, all connections together
         self.requests: dict[str, list[float]] = defaultdict(list)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -136,9 +145,13 @@ class StreamFeeds:
         req.wfile.write(body)
 
     def _hostile(self, req: BaseHTTPRequestHandler) -> None:
-        kinds = ("gzip-bomb", "huge-body", "huge-body-no-length", "stall")
+        kinds = self.hostile_kinds
         kind = kinds[sum(self.hostile_served.values()) % len(kinds)]
         self.hostile_served[kind] += 1
+        self.hostile_log.append((time.monotonic(), kind))
+        if kind == "header-trickle":
+            self._trickle(req)
+            return
         if kind == "gzip-bomb":
             # 200 MB of zeros in ~200 KB: the client must cap the inflated size
             bomb = gzip.compress(b"\0" * 200 * 1024 * 1024, compresslevel=9)
@@ -170,6 +183,22 @@ class StreamFeeds:
             req.wfile.write(b"<?xml version='1.0'?><rss>")
             req.wfile.flush()
             self.stopping.wait(120)  # stall: headers and a few bytes, then nothing
+
+    def _trickle(self, req: BaseHTTPRequestHandler) -> None:
+        """The status line, then one byte of an endless header every ``trickle_s``, for up to 10 minutes."""
+        req.close_connection = True
+        try:
+            req.wfile.write(b"HTTP/1.1 200 OK\r\nX-Trickle: ")
+            req.wfile.flush()
+            for _ in range(int(600 / self.trickle_s)):
+                if self.stopping.wait(self.trickle_s):
+                    return
+                req.wfile.write(b"x")
+                req.wfile.flush()
+                with self._lock:
+                    self.trickled += 1
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client gave up: what a deadline does
 
 
 _ALERT_ID = re.compile(r"alert (\S+) ·")
