@@ -8,7 +8,13 @@ Prints three figures, measured in one run:
 2. feeds/s on the changed path: every feed has a new ETag and one new item, so each
    poll fetches, parses, normalises, dedupes and produces;
 3. our parse-and-normalise time (``ingest.parse.parse_feed``: feedparser plus the
-   adapter) as a ratio to bare ``feedparser.parse`` of the same bytes.
+   adapter) as a ratio to bare ``feedparser.parse`` of the same bytes;
+4. the cost of parsing in a worker process under the deadline (``ingest.parsepool``, the
+   poller's path since issue 14) against parsing in the calling thread: ratio and
+   milliseconds per feed.
+
+The changed path runs with ``--parse-workers`` worker processes (the setting's default;
+0 parses in the fetch threads, without the deadline, for an A/B).
 
 The feed server runs in a child process so it does not share our interpreter's lock.
 Articles go to a null producer unless ``--kafka`` is given, in which case they go to the
@@ -29,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import argparse  # noqa: E402
 import io  # noqa: E402
 import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -41,6 +48,7 @@ import feedparser  # noqa: E402
 from ingest.feeds import FeedSpec  # noqa: E402
 from ingest.fetch import Fetcher  # noqa: E402
 from ingest.parse import parse_feed  # noqa: E402
+from ingest.parsepool import ParseJob, ParsePool  # noqa: E402
 from ingest.poller import Poller  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
 from ingest.state import StateStore  # noqa: E402
@@ -144,12 +152,47 @@ def parse_ratio(feeds: int, items: int, repeats: int = 5) -> tuple[float, float]
     return sum(bare), sum(ours)
 
 
+def pool_cost(feeds: int, items: int, workers: int, repeats: int = 5) -> tuple[float, float]:
+    """Sum over feeds of the best time per feed, in the calling thread and through the worker pool."""
+    bodies = [feed_body(i, 1000, items) for i in range(min(feeds, 200))]
+    fetched = datetime.now(UTC)
+    jobs = [
+        ParseJob(
+            body,
+            f"https://site{i % 50}.example/feed/{i}",
+            {},
+            FeedSpec(url=f"https://s.example/{i}"),
+            fetched,
+            200,
+            100_000,
+        )
+        for i, body in enumerate(bodies)
+    ]
+    here, pool = ParsePool(0), ParsePool(max(1, workers))
+    pool.warm()
+    inline = [float("inf")] * len(jobs)
+    pooled = [float("inf")] * len(jobs)
+    try:
+        for _ in range(repeats):
+            for i, job in enumerate(jobs):
+                t = time.perf_counter()
+                here.parse(job, 30)
+                inline[i] = min(inline[i], time.perf_counter() - t)
+                t = time.perf_counter()
+                pool.parse(job, 30)
+                pooled[i] = min(pooled[i], time.perf_counter() - t)
+    finally:
+        pool.close()
+    return sum(inline), sum(pooled)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--items", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--parse-workers", type=int, default=IngestSettings().parse_workers)
     ap.add_argument("--kafka", action="store_true", help="produce to the real broker instead of a null producer")
     args = ap.parse_args()
 
@@ -172,6 +215,7 @@ def main() -> int:
             default_interval_s=1e-6,
             jitter=0,
             max_entries=args.items,
+            parse_workers=args.parse_workers,
         )
         if args.kafka:
             from storywire.bus import Topics, ensure_topics, make_producer
@@ -184,21 +228,33 @@ def main() -> int:
         else:
             producer, topic = NullProducer(), "null"
         poller = Poller(settings, StateStore(settings.state_dir), Fetcher(settings), producer, topic)
+        # The same passes with parsing in the fetch threads (no deadline on it), interleaved: an A/B in one run.
+        inline_settings = settings.model_copy(update={"parse_workers": 0, "state_dir": Path(state_dir) / "inline"})
+        inline = Poller(
+            inline_settings, StateStore(inline_settings.state_dir), Fetcher(inline_settings), NullProducer(), "null"
+        )
         try:
+            poller.parser.warm()
             timed_pass(poller, feeds)  # warm up: first fetch of every feed, connections opened
-            changed, not_modified = [], []
+            timed_pass(inline, feeds)
+            changed: list[float] = []
+            changed_inline: list[float] = []
+            not_modified: list[float] = []
             for r in range(args.rounds):
                 version.value = r + 1  # new ETag and one new item in every feed
-                secs, report = timed_pass(poller, feeds)
-                assert report.produced == args.feeds and report.failed == 0, report
-                changed.append(args.feeds / secs)
+                order = [(poller, changed), (inline, changed_inline)]
+                for each, figures in order if r % 2 == 0 else reversed(order):
+                    secs, report = timed_pass(each, feeds)
+                    assert report.produced == args.feeds and report.failed == 0, report
+                    figures.append(args.feeds / secs)
                 secs, report = timed_pass(poller, feeds)
                 assert report.not_modified == args.feeds, report
                 not_modified.append(args.feeds / secs)
         finally:
-            poller.close()
-            poller.fetcher.close()
-            poller.store.close()
+            for each in (poller, inline):
+                each.close()
+                each.fetcher.close()
+                each.store.close()
             if kafka is not None:
                 producer.close()
                 _delete_topics(kafka)
@@ -206,13 +262,27 @@ def main() -> int:
     server.join()
 
     bare, ours = parse_ratio(args.feeds, args.items)
+    in_thread, pooled = pool_cost(args.feeds, args.items, args.parse_workers)
+    n = min(args.feeds, 200)
     sink = "real broker" if args.kafka else "null producer"
-    print(f"feeds={args.feeds} items/feed={args.items} concurrency={args.concurrency} sink={sink}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"feeds={args.feeds} items/feed={args.items} concurrency={args.concurrency} "
+        f"parse_workers={args.parse_workers} sink={sink} load average {load}"
+    )
     print(f"304 path:      {max(not_modified):8.1f} feeds/s (best of {args.rounds}; target >= 300)")
     print(f"changed path:  {max(changed):8.1f} feeds/s (best of {args.rounds}, one new item per feed)")
     print(
+        f"  same, parsed in the fetch threads: {max(changed_inline):8.1f} feeds/s "
+        f"(interleaved; worker processes {max(changed) / max(changed_inline):.2f} x of that)"
+    )
+    print(
         f"parse ratio:   {ours / bare:8.2f} x bare feedparser.parse "
-        f"(ours {ours:.3f}s, bare {bare:.3f}s for {min(args.feeds, 200)} feeds; target <= 1.3)"
+        f"(ours {ours:.3f}s, bare {bare:.3f}s for {n} feeds; target <= 1.3)"
+    )
+    print(
+        f"parse in a worker process: {pooled / in_thread:8.2f} x in the calling thread "
+        f"(+{1000 * (pooled - in_thread) / n:.2f} ms per feed; {pooled:.3f}s against {in_thread:.3f}s for {n} feeds)"
     )
     return 0
 
