@@ -59,6 +59,7 @@ _TRACKING = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "__twitter", "pk_", "mtm_")
 _RSS_AUTHOR = re.compile(r"^\s*[^\s()@]+@[^\s()]+\s*\(([^()]+)\)\s*$")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8}){0,3}$")
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=2)
@@ -89,6 +90,8 @@ def canonical_url(url: str) -> str | None:
         return None
     if scheme not in ("http", "https") or not host or any(c.isspace() for c in host):
         return None
+    if _SURROGATE.search(url):
+        return None  # not valid Unicode: it could not even be written as UTF-8
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != {"http": 80, "https": 443}[scheme]:
         netloc += f":{port}"

@@ -242,8 +242,9 @@ def _ingest(args: argparse.Namespace) -> int:
             )
             return 1 if report.failed and report.failed == report.feeds else 0
         stop = Stopper.install()
-        # Ready while passes keep coming: the slowest pass is every batch feed at its deadline.
-        slowest_pass_s = settings.deadline_s * -(-settings.batch_feeds // settings.concurrency) + 60
+        # Ready while ticks keep coming. A tick never waits on a fetch; the slowest is a delivery:
+        # the producer's flush (60 s) and a state transaction waiting on SQLite's lock (30 s).
+        slowest_pass_s = 60 + 30 + 2 * settings.tick_s
         last_pass: list[float | None] = [None]
         health = heartbeat_health(lambda: last_pass[0], slowest_pass_s, extra=lambda: _health(poller))
         live = heartbeat_live(lambda: last_pass[0], max(600.0, 2 * slowest_pass_s))

@@ -4,6 +4,10 @@ feedparser 6.0 reads only XML feeds, so this reader returns the same kind of dic
 (``feed``, ``entries`` with ``title``, ``link``, ``id``, ``summary``, ``content``,
 ``published_parsed``, ``authors``, ``tags``, ``enclosures``) and the adapter stays the
 one place that maps entries to Articles. Raises ParseError when it is not a JSON Feed.
+
+A field of the wrong type (``"tags": true``, an id of 10**5000) is left out of its
+entry, never a reason to lose the feed; an item that is not an object is handed on as
+it is, so the adapter counts it as an AdapterError beside the good items.
 """
 
 from __future__ import annotations
@@ -24,7 +28,30 @@ def looks_like_json(body: bytes, content_type: str) -> bool:
 
 
 def _date(value: object) -> Any:
-    return feedparser.datetimes._parse_date(value) if isinstance(value, str) and value.strip() else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return feedparser.datetimes._parse_date(value)
+    except Exception:  # a third-party date parser on hostile text: no date, not a lost feed
+        return None
+
+
+def _int(digits: str) -> int | float:
+    # Python refuses to read integers of over 4,300 digits (ValueError, the whole document
+    # lost); no field of a feed needs more than 40.
+    return int(digits) if len(digits) <= 40 else float(digits)
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _id(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**40:
+        return str(value)
+    return ""
 
 
 def _authors(item: dict[str, Any]) -> list[dict[str, str]]:
@@ -40,7 +67,7 @@ def _entry(item: dict[str, Any], language: object) -> dict[str, Any]:
         return value if isinstance(value, str) else ""
 
     entry: dict[str, Any] = {
-        "id": str(item.get("id", "")) if isinstance(item.get("id"), str | int) else "",
+        "id": _id(item.get("id")),
         "link": text("url") or text("external_url"),
         "title": text("title"),
         "title_detail": {"type": "text/plain", "language": language},
@@ -51,10 +78,10 @@ def _entry(item: dict[str, Any], language: object) -> dict[str, Any]:
         "updated": text("date_modified"),
         "updated_parsed": _date(item.get("date_modified")),
         "authors": _authors(item),
-        "tags": [{"term": t} for t in item.get("tags") or [] if isinstance(t, str)],
+        "tags": [{"term": t} for t in _list(item.get("tags")) if isinstance(t, str)],
         "enclosures": [
             {"href": a["url"], "type": a.get("mime_type", "")}
-            for a in item.get("attachments") or []
+            for a in _list(item.get("attachments"))
             if isinstance(a, dict) and isinstance(a.get("url"), str)
         ],
     }
@@ -69,7 +96,7 @@ def _entry(item: dict[str, Any], language: object) -> dict[str, Any]:
 
 def parse_json_feed(body: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(body.decode("utf-8-sig"))
+        doc = json.loads(body.decode("utf-8-sig"), parse_int=_int)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ParseError(f"JSON feed is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
@@ -82,7 +109,7 @@ def parse_json_feed(body: bytes) -> dict[str, Any]:
         "link": doc.get("home_page_url") if isinstance(doc.get("home_page_url"), str) else "",
         "language": language,
     }
-    entries = [_entry(i, language) for i in doc["items"] if isinstance(i, dict)]
+    entries = [_entry(i, language) if isinstance(i, dict) else i for i in doc["items"]]
     return {
         "feed": feed,
         "entries": entries,

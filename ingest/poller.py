@@ -262,7 +262,8 @@ class Poller:
             metrics.DUPLICATES.inc(len(ids) - len(fresh))
             claimed |= fresh
             new: list[Article] = [a for a in out.parsed.articles if a.id in fresh]
-            sends[out.spec.url] = [(a.id, self._send(a)) for a in new]
+            sent = [(a.id, self._send(a)) for a in new]
+            sends[out.spec.url] = [(aid, future) for aid, future in sent if future is not None]
         flush_error = None
         if sends:
             try:
@@ -277,8 +278,15 @@ class Poller:
                 self._settle(out, sends.get(out.spec.url, []), report, wait_s)
         return report
 
-    def _send(self, article: Article) -> SendFuture:
-        value = fit_message(article, self.max_message_bytes)
+    def _send(self, article: Article) -> SendFuture | None:
+        """Send one Article; None when it cannot even be serialised (it is counted and left out, the feed goes on)."""
+        try:
+            value = fit_message(article, self.max_message_bytes)
+        except Exception as exc:  # the adapter keeps text valid; a miss here must cost one article, not the loop
+            metrics.ADAPTER_ERRORS.inc()
+            fields = {"feed": article.feed_url, "article": article.id, "error": str(exc)[:300]}
+            log.warning("article not serialisable", extra=fields)
+            return None
         try:
             return self.producer.send(self.topic, key=article.id.encode(), value=value)
         except Exception as exc:  # raised at once (buffer full, no metadata): the feed retries

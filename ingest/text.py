@@ -66,7 +66,8 @@ _BLOCK = frozenset(
 _START = re.compile(r"<([a-zA-Z][a-zA-Z0-9:-]*)(?:\s[^<>]*)?>")
 _END = re.compile(r"</([a-zA-Z][a-zA-Z0-9:-]*)\s*>")
 _SELF_CLOSING = re.compile(r"<[a-zA-Z][a-zA-Z0-9:-]*(?:\s[^<>]*)?/>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# Controls, non-characters and lone surrogates (a JSON "\ud800" escape): no text, and no valid UTF-8.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000]+")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 _RECOVER_DEPTH = 4  # an unclosed element inside an unclosed element's text...; then raw text

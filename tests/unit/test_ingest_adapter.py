@@ -221,7 +221,16 @@ def test_language(raw: object, lang: str | None) -> None:
     assert normalise_language(raw) == lang
 
 
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=40), st.binary(max_size=10))
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(categories=["Cs", "Cc", "Cf"]), max_size=5),  # lone surrogates, bidi
+    st.sampled_from(["https://a.example/\ud800", "https://\ud800.example/", "https://a.example/\u202e"]),
+    st.binary(max_size=10),
+)
 _value = st.recursive(
     _scalar,
     lambda inner: st.one_of(
@@ -266,6 +275,7 @@ def test_adapter_raises_only_adapter_error(entry: dict[str, Any]) -> None:
     except AdapterError:
         return
     assert article.id and article.url.startswith("http")
+    article.to_json()  # always a message the producer can write
 
 
 _words = st.lists(

@@ -6,6 +6,7 @@ in tests/integration runs the same poller against the real broker.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from ingest.poller import Poller
 from ingest.service import FeedsFile, run_forever
 from ingest.settings import IngestSettings
 from ingest.state import StateStore
-from storywire.messages import Article, decode
+from storywire.messages import Article, PublishedFrom, decode
 
 
 def rss(*items: str, ttl: int | None = None) -> bytes:
@@ -269,3 +270,43 @@ def test_a_send_that_raises_at_once_fails_the_feed_not_the_pass(
     report = poller.poll_due([spec])
     assert report.failed == 1 and "buffer full" in report.errors[spec.url]
     assert poller.store.get(spec.url).body_hash is None
+
+
+def test_a_poisoned_json_item_costs_that_item_only(
+    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+) -> None:
+    poller, producer, _ = rig
+    items = [
+        {"id": "1", "url": "https://news.example/1", "title": "Good one"},
+        {"id": "2", "url": "https://news.example/\ud800", "title": "\ud800 lone surrogate", "tags": True},
+        {"id": 10**30, "url": "https://news.example/3", "title": "Good three", "attachments": True},
+        "not an item",
+    ]
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items}).encode()
+    body = body.replace(b'"id": 1000000000000000000000000000000', b'"id": 1' + b"0" * 5000)
+    spec = FeedSpec(url=server.add("/j", Response(body, headers={"Content-Type": "application/feed+json"})))
+    report = poller.poll_due([spec])
+    assert report.failed == 0 and report.produced == 3
+    titles = {a.title for a in producer.articles()}
+    assert titles == {"Good one", "lone surrogate", "Good three"}  # the surrogate is dropped from the text
+    by_title = {a.title: a for a in producer.articles()}
+    assert by_title["lone surrogate"].url == spec.url  # its link was refused: the feed's page, said in warnings
+    assert "link refused: not an http(s) URL" in by_title["lone surrogate"].warnings
+
+
+def test_an_article_that_cannot_be_serialised_is_left_out_not_the_loop(
+    rig: tuple[Poller, RecordingProducer, Clock],
+) -> None:
+    poller, producer, clock = rig
+    bad = Article(
+        id="x" * 32,
+        url="https://news.example/\ud800",
+        canonical_url="https://news.example/\ud800",
+        feed_url="https://news.example/feed",
+        source="news.example",
+        title="t",
+        published=clock.now,
+        published_from=PublishedFrom.FETCH,
+        fetched=clock.now,
+    )
+    assert poller._send(bad) is None and producer.sent == []

@@ -5,7 +5,9 @@ Hypothesis feeds each step of the decode-and-process path arbitrary and extreme 
 - bytes -> ``parse_feed``: random bytes, mutated real feeds (the golden files, cut, spliced
   and overwritten), generated RSS/Atom whose fields hold huge, control, bidi, entity and
   markup-laden strings and extreme dates, and JSON Feeds of wrong shapes with every float
-  edge (NaN, infinities, -0.0, subnormals, 1e308) and integers past any float;
+  edge (NaN, infinities, -0.0, subnormals, 1e308), integers past any float and past
+  Python's 4,300-digit limit, and lone surrogates; a good item among junk siblings must
+  still be delivered;
 - HTTP responses -> ``Fetcher.fetch`` -> ``parse_feed``: any status, any Content-Length,
   Content-Encoding, Location, Retry-After, ETag, any body;
 - the same bytes through the parse pool's worker process, where a result must also cross
@@ -195,6 +197,14 @@ def test_generated_feeds_with_hostile_fields(body: bytes) -> None:
     check(body)
 
 
+_HUGE = "__huge_integer__"
+
+
+def _dumps(doc: Any) -> bytes:
+    """JSON with NaN/Infinity as Python writes (and reads) them, and a 5,001-digit integer for each _HUGE."""
+    return json.dumps(doc, allow_nan=True).replace(f'"{_HUGE}"', "1" + "0" * 5000).encode()
+
+
 _floats = st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308, 1e-320])
 _json = st.recursive(
     st.one_of(
@@ -205,7 +215,9 @@ _json = st.recursive(
         st.floats(),
         _floats,
         st.text(max_size=30),
-        st.sampled_from(["https://a.example/1", "\u202e", "2024-05-01T09:00:00Z", "9999-99-99"]),
+        st.text(alphabet=st.characters(categories=["Cs", "Cc", "Lo"]), max_size=5),  # lone surrogates too
+        st.sampled_from(["https://a.example/1", "https://a.example/\ud800", "\u202e", "2024-05-01T09:00:00Z"]),
+        st.just(_HUGE),  # an integer past Python's 4,300-digit limit, written into the JSON below
     ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
@@ -241,9 +253,20 @@ _json = st.recursive(
     version=st.one_of(st.just("https://jsonfeed.org/version/1.1"), _json),
 )
 def test_json_feeds_of_wrong_shapes_and_float_edges(items: Any, version: Any) -> None:
-    doc = {"version": version, "title": "t", "items": items}
-    body = json.dumps(doc, allow_nan=True).encode()  # NaN and Infinity as Python writes (and reads) them
+    body = _dumps({"version": version, "title": "t", "items": items})
     check(body, {"content-type": "application/feed+json"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(junk=st.lists(_json, max_size=5), at=st.integers(0, 5))
+def test_a_good_json_item_is_delivered_whatever_its_siblings_hold(junk: list[Any], at: int) -> None:
+    good = {"id": "good", "url": "https://a.example/good", "title": "The good one"}
+    items = [*junk[:at], good, *junk[at:]]
+    body = _dumps({"version": "https://jsonfeed.org/version/1.1", "items": items})
+    parsed = check(body, {"content-type": "application/feed+json"})
+    assert parsed is not None, "a JSON Feed with a good item was refused whole"
+    assert "https://a.example/good" in {a.url for a in parsed.articles}
+    assert len(parsed.articles) + len(parsed.errors) + parsed.duplicates == len(items)
 
 
 def test_deep_nesting_is_a_parse_error_or_a_feed_never_a_crash() -> None:
