@@ -298,7 +298,7 @@ def test_a_header_trickle_is_a_named_error_and_the_other_feeds_go_on(finished: d
     assert windows, "the header trickle was never served"
     assert errors.get("timeout", 0) >= 1 and errors.get("too_large", 0) >= 1, errors
     assert not set(errors) - {"timeout", "too_large", "transport", "parse", "parse_timeout"}, errors
-    # The broker restart can hold deliveries for a while; no trickle window may hold every feed.
+    # The broker restart may hold a delivery (and so the loop) in one window; not in all of them.
     assert any(w["other_polls"] > 0 for w in windows), windows
 
 
