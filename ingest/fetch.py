@@ -57,7 +57,7 @@ from ingest.errors import (
 from ingest.schedule import parse_retry_after
 from ingest.settings import IngestSettings
 from ingest.text import MAX_URL_CHARS
-from ingest.transport import PinnedBackend, fetch_scope, pin
+from ingest.transport import PinnedBackend, fetch_scope, pin, time_left
 
 Resolver = Callable[[str, int], list[str]]
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -204,11 +204,13 @@ class Fetcher:
         self._dns.shutdown(wait=False, cancel_futures=True)
 
     def _resolve(self, host: str, port: int) -> list[str]:
+        left = time_left()
+        wait = self.settings.connect_timeout_s if left is None else max(0.0, min(self.settings.connect_timeout_s, left))
         future = self._dns.submit(self.resolver, host, port)
         try:
-            return future.result(timeout=self.settings.connect_timeout_s)
+            return future.result(timeout=wait)
         except FutureTimeout as exc:
-            raise FetchTimeout(f"resolving {host} took over {self.settings.connect_timeout_s}s") from exc
+            raise FetchTimeout(f"resolving {host} took over {wait:.1f}s") from exc
 
     def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         start = self.clock()

@@ -69,6 +69,12 @@ def pin(host: str, port: int, address: str) -> None:
     scope.pins[(host.lower(), port)] = address
 
 
+def time_left() -> float | None:
+    """Seconds to the current fetch's deadline (negative once passed); None outside a fetch."""
+    scope = _scope()
+    return None if scope is None else scope.deadline - time.monotonic()
+
+
 def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
     scope = _scope()
     if scope is None:
