@@ -376,7 +376,7 @@ class Clusterer:
         if art.language and art.language not in st.languages:
             st.languages += (sys.intern(art.language),)
         self.background.update(st.add_terms(weights, s.profile_terms), st.terms)
-        top = Top(sim, art.id, art.title, art.url, art.source, t)
+        top = Top(sim, art.id, art.title, art.url, art.source, t, art.language)
         # Labels follow the closest title and the story's growth (sizes 1, 2, 4, 8...);
         # recomputing them for every member would cost more than the rest of the assignment.
         size = st.size

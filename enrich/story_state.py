@@ -1,4 +1,4 @@
-"""One story's mutable state inside the clusterer, its label, and its snapshot.
+"""One story's mutable state inside the clusterer, its names (``enrich.labels``), and its snapshot.
 
 The snapshot (``storywire.messages.StorySnapshot``) carries everything needed to rebuild the
 state exactly after a restart: the unit centroid as float32 values and its scale (the
@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from enrich.features import STOPWORDS, fold, is_figure, title_words, top_terms
+from enrich.features import top_terms
+from enrich.labels import Member, name_story
 from storywire.messages import StoryArticle, StoryRestore, StorySnapshot, StoryStatus, trusted
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,6 +45,7 @@ class Top(NamedTuple):
     url: str
     source: str
     published: int  # microseconds since the epoch
+    language: str | None = None
 
     def message(self) -> StoryArticle:
         return _story_article(self)
@@ -60,6 +62,7 @@ def _story_article(top: Top) -> StoryArticle:
         source=top.source,
         published=from_micros(top.published),
         similarity=top.similarity,
+        language=top.language,
     )
 
 
@@ -69,6 +72,7 @@ class StoryState:
     __slots__ = (
         "absorbed",
         "first",
+        "headline",
         "id",
         "keywords",
         "label",
@@ -103,6 +107,7 @@ class StoryState:
         self.weights = array("f")
         self.top: list[Top] = []
         self.label = ""
+        self.headline = ""
         self.keywords: tuple[str, ...] = ()
         self.version = 0
         self.status = StoryStatus.ACTIVE
@@ -152,10 +157,10 @@ class StoryState:
         terms = self.terms
         xs = [w * idf(t) for t, w in zip(terms, self.weights, strict=True)]
         weights = dict(zip(terms, xs, strict=True))
-        # Figures separate events but make poor headlines ("3rd 2023 Russian media").
-        words = {t: x * 0.25 if is_figure(t) else x for t, x in zip(terms, xs, strict=True)}
         self.keywords = tuple(top_terms(weights, n_keywords))
-        self.label = choose_label([(a.similarity, a.title) for a in self.top], words, max_words)
+        members = [Member(a.title, a.similarity, a.language, a.source) for a in self.top]
+        names = name_story(members, weights, max_words)
+        self.headline, self.label = names.headline, names.label
 
     def snapshot(
         self, centroid: npt.NDArray[np.floating[Any]] | None, updated: datetime, max_members: int
@@ -171,6 +176,7 @@ class StoryState:
             id=self.id,
             version=self.version,
             label=self.label,
+            headline=self.headline,
             keywords=self.keywords,
             size=self.size,
             sources=self.sources,
@@ -208,77 +214,15 @@ class StoryState:
                 a.url,
                 sys.intern(a.source),
                 to_micros(a.published),
+                a.language,
             )
             for a in story.top_articles
         ]
         st.label = story.label
+        st.headline = story.headline
         st.keywords = tuple(sys.intern(k) for k in story.keywords)
         st.version = story.version
         st.status = story.status
         st.merged_into = story.merged_into
         st.absorbed = story.absorbed
         return st
-
-
-@functools.lru_cache(maxsize=16384)
-def _title_keys(title: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]:
-    """A title's words as written, their folded keys, and which of them are function words."""
-    words = tuple(title_words(title))
-    if title.isascii():  # one lower() for the whole title; words have no spaces and never become empty
-        keys = tuple(" ".join(words).lower().replace(",", "").split(" ")) if words else ()
-    else:
-        keys = tuple(fold(w).replace(",", "") for w in words)
-    return words, keys, tuple(k in STOPWORDS for k in keys)
-
-
-def _window_score(
-    keys: tuple[str, ...], stop: tuple[bool, ...], weights: dict[str, float], max_words: int
-) -> tuple[float, int, int]:
-    """The best run of words by summed term weight, trimmed of function words at both ends.
-
-    The first run (by start, then end) whose total beats every earlier one by more than
-    1e-12. Weights are never negative, so a start whose next ``max_words`` weights
-    together fall short of the best total so far cannot win and is skipped.
-    """
-    n = len(keys)
-    get = weights.get
-    ws = [get(k, 0.0) for k in keys]  # each word looked up once, not once per run
-    best, bi, bj = 0.0, 0, min(n, 1)
-    if not any(ws):
-        return best, bi, bj
-    ahead = [0.0] * (n + 1)  # ahead[i]: sum of ws[i:i + max_words]
-    for i in range(n - 1, -1, -1):
-        ahead[i] = ahead[i + 1] + ws[i] - (ws[i + max_words] if i + max_words < n else 0.0)
-    for i in range(n):
-        if stop[i] or ahead[i] * (1.0 + 1e-9) + 1e-9 < best:
-            continue
-        total = 0.0
-        for j in range(i, min(n, i + max_words)):
-            total += ws[j]
-            if total > best + 1e-12 and not stop[j]:
-                best, bi, bj = total, i, j + 1
-    return best, bi, bj
-
-
-def choose_label(titles: list[tuple[float, str]], weights: dict[str, float], max_words: int) -> str:
-    """A short phrase from a member title, for closeness to the centroid and frequency.
-
-    Each candidate title (the members closest to the centroid) is scored mostly by how much
-    of the story's term weight (frequency across members) its best run of at most
-    ``max_words`` words covers, and a little by its similarity to the centroid; the best
-    run of the best title is the label.
-    """
-    if not titles:
-        return ""
-    mass = sum(sorted(weights.values(), reverse=True)[:max_words]) or 1.0
-    best: tuple[float, str] = (-math.inf, titles[0][1])
-    for sim, title in titles:
-        words, keys, stop = _title_keys(title)
-        if not words:
-            continue
-        cover, i, j = _window_score(keys, stop, weights, max_words)
-        score = 0.2 * sim + 0.8 * cover / mass
-        if score > best[0] + 1e-12:
-            phrase = " ".join(words[i:j])
-            best = (score, phrase[:1].upper() + phrase[1:])
-    return best[1]

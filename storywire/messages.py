@@ -158,6 +158,7 @@ class StoryArticle(BaseModel):
     source: str
     published: UtcDatetime
     similarity: float | None = None  # to the story when it joined (orders top_articles)
+    language: str | None = None
 
 
 class Story(Message):
@@ -166,6 +167,8 @@ class Story(Message):
     id: str
     version: int = Field(ge=1)
     label: str
+    # The full title of the story's most representative report (outlet suffix removed).
+    headline: str = ""
     keywords: tuple[str, ...] = ()
     size: int = Field(ge=0)
     sources: tuple[str, ...] = ()

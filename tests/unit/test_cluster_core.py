@@ -14,7 +14,6 @@ from enrich.features import article_terms
 from enrich.lookup import MemoryLookup
 from enrich.orders import arrival
 from enrich.settings import EnrichSettings
-from enrich.story_state import choose_label
 from storywire.config import defaults
 from storywire.messages import EmbeddedArticle, PublishedFrom, StorySnapshot, StoryStatus, decode
 
@@ -233,12 +232,6 @@ def test_label_is_a_short_phrase_from_member_titles() -> None:
     assert "kremlin" in snap.label.lower()
     assert "kremlin" in snap.keywords
     assert got[-1].label == snap.label
-
-
-def test_choose_label_prefers_the_frequent_phrase_of_the_closest_title() -> None:
-    weights = {"kremlin": 6.0, "drone": 5.0, "attack": 4.0, "putin": 1.0}
-    titles = [(0.9, "Kremlin drone attack: Moscow blames Kyiv"), (0.7, "Putin safe, says spokesman")]
-    assert choose_label(titles, weights, 4) == "Kremlin drone attack"
 
 
 def test_restore_from_snapshots_continues_exactly() -> None:
