@@ -1,11 +1,13 @@
 """The saved-search language of watch rules, evaluated against a Story snapshot.
 
-It is the plain-word syntax of the story search box: words, all of which must
-match, and optionally one or more "quoted phrases" whose words must appear next to
-each other. Matching ignores case and punctuation and looks at the story's label,
-its keywords and the titles of its top articles. Nothing in the text is query
-syntax for a search engine (no AND/OR, no field:value, no wildcards), so a saved
-search means the same thing here as in the search box.
+It is the query language of the story search box (``storywire.analysis.Query``): words,
+all of which must match, and optionally "quoted phrases" whose words must appear next to
+each other. Words are compared by their stems after case and accent folding, exactly as
+the search service compares them in Elasticsearch, so "drone" matches "Drones" and
+"seisme" matches "Séisme". Matching looks at the story's label, its headline, its keywords
+and the titles of its top articles. Nothing in the text is query syntax for a search engine
+(no AND/OR, no field:value, no wildcards), so a saved search means the same thing here as
+in the search box, where the stories that hold every word rank first.
 
     kremlin drone            both words, anywhere in the story's text
     "air defence" moscow     the phrase, and the word
@@ -13,55 +15,31 @@ search means the same thing here as in the search box.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 
+from storywire import analysis
 from storywire.messages import Story
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-_PHRASE = re.compile(r'"([^"]*)"')
-
-
-def tokens(text: str) -> tuple[str, ...]:
-    """Case-folded, NFKC-normalised word tokens; punctuation and spacing do not matter."""
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return tuple(_WORD.findall(folded))
 
 
 @dataclass(frozen=True)
 class Query:
-    """A parsed saved search: single words and phrases, all required."""
+    """A parsed saved search (see ``storywire.analysis.Query``)."""
 
-    text: str
-    words: frozenset[str]
-    phrases: tuple[tuple[str, ...], ...]
+    parsed: analysis.Query
+
+    @property
+    def text(self) -> str:
+        return self.parsed.text
 
     @classmethod
     def parse(cls, text: str) -> Query:
         """Parse user text; raise ValueError when nothing searchable is left."""
-        phrases = tuple(p for p in (tokens(m) for m in _PHRASE.findall(text)) if p)
-        rest = _PHRASE.sub(" ", text).replace('"', " ")  # an unmatched quote is just a quote
-        words = frozenset(tokens(rest))
-        if not words and not phrases:
-            raise ValueError("the query has no words to search for")
-        return cls(text=text, words=words, phrases=phrases)
+        return cls(analysis.Query.parse(text))
 
     def matches(self, story: Story) -> bool:
-        fields = story_fields(story)
-        vocabulary = {t for f in fields for t in f}
-        if not self.words <= vocabulary:
-            return False
-        return all(any(_contains(f, phrase) for f in fields) for phrase in self.phrases)
+        return self.parsed.matches(story_fields(story))
 
 
-def story_fields(story: Story) -> list[tuple[str, ...]]:
-    """The tokenised texts a watch query is matched against (a phrase never spans two)."""
-    fields = [tokens(story.label), *(tokens(k) for k in story.keywords)]
-    fields += [tokens(a.title) for a in story.top_articles]
-    return fields
-
-
-def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
-    n = len(needle)
-    return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
+def story_fields(story: Story) -> list[str]:
+    """The texts a watch query is matched against (a phrase never spans two)."""
+    return [story.label, story.headline, *story.keywords, *(a.title for a in story.top_articles)]
