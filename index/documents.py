@@ -11,9 +11,12 @@ Outcome of one bulk item:
 
 from __future__ import annotations
 
+import json
+import re
 from enum import StrEnum
 from typing import Any
 
+from storywire import analysis
 from storywire.messages import EnrichedArticle, Story, StorySnapshot
 
 # The message fields each index holds. Named, not "everything": a field added to a message
@@ -33,6 +36,7 @@ ARTICLE_FIELDS = frozenset(
         "language",
         "published",
         "published_from",
+        "published_precision",
         "fetched",
         "warnings",
         "embedding",
@@ -47,6 +51,7 @@ STORY_FIELDS = frozenset(
         "id",
         "version",
         "label",
+        "headline",
         "keywords",
         "size",
         "sources",
@@ -63,17 +68,81 @@ STORY_FIELDS = frozenset(
 )
 
 
+_TAG = re.compile(r"<[^>]{0,200}>")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“‘(\[]?[A-Z0-9À-Ý])")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def snippet(text: str, min_chars: int = 160, max_chars: int = 320) -> str:
+    """The opening sentences of an article's text, as plain text (tags dropped; the page sets it
+    as text anyway): whole sentences until ``min_chars``, cut at a word under ``max_chars``."""
+    flat = " ".join(_MD_LINK.sub(r"\1", _TAG.sub(" ", text[: max_chars * 8])).split())
+    out = ""
+    for sentence in _SENTENCE_END.split(flat):
+        out = f"{out} {sentence}".strip()
+        if len(out) >= min_chars:
+            break
+    if len(out) > max_chars:
+        cut = out.rfind(" ", 0, max_chars - 1)
+        out = out[: cut if cut > max_chars // 2 else max_chars - 1].rstrip(" ,;:") + "…"
+    return out
+
+
+def _article_extra(title: str, summary: str, content: str, language: str | None) -> dict[str, str]:
+    # The stems cover the title, the summary and the body's opening, like the embedding.
+    body = content[:_STEM_BODY_CHARS] if content else ""
+    return {
+        "stems": analysis.analyse_all([(title, language), (summary, language), (body, language)]),
+        "snippet": snippet(content or summary),
+    }
+
+
+_STEM_BODY_CHARS = 2000
+
+
 def article_doc(article: EnrichedArticle) -> dict[str, Any]:
     doc = article.model_dump(mode="json", include=set(ARTICLE_FIELDS))
     if not doc["embedding"]:
         del doc["embedding"]  # a dense_vector cannot be empty; the article is still searchable by text
+    doc |= _article_extra(article.title, article.summary, article.content, article.language)
     return doc
 
 
 def article_json(article: EnrichedArticle) -> bytes:
     """``article_doc`` serialised by pydantic's Rust core: the writer's hot path skips Python's json."""
     exclude = None if article.embedding else {"embedding"}
-    return article.model_dump_json(include=set(ARTICLE_FIELDS), exclude=exclude).encode()
+    body = article.model_dump_json(include=set(ARTICLE_FIELDS), exclude=exclude).encode()
+    extra = json.dumps(_article_extra(article.title, article.summary, article.content, article.language))
+    return body[:-1] + b"," + extra[1:].encode()
+
+
+def derived_article(source: dict[str, Any]) -> dict[str, Any]:
+    """An indexed article with its derived fields computed again (``migrate``)."""
+    extra = _article_extra(
+        str(source.get("title") or ""),
+        str(source.get("summary") or ""),
+        str(source.get("content") or ""),
+        source.get("language"),
+    )
+    return {**source, **extra}
+
+
+def derived_story(source: dict[str, Any]) -> dict[str, Any]:
+    """An indexed story with its derived fields computed again (``migrate``)."""
+    tops = source.get("top_articles") or []
+    return {
+        **source,
+        "stems": _story_stems(
+            str(source.get("label") or ""),
+            str(source.get("headline") or ""),
+            source.get("keywords") or [],
+            [(str(a.get("title") or ""), a.get("language")) for a in tops if isinstance(a, dict)],
+        ),
+    }
+
+
+def _story_stems(label: str, headline: str, keywords: list[str], titles: list[tuple[str, str | None]]) -> str:
+    return analysis.analyse_all([(label, None), (headline, None), (" ".join(keywords), None), *titles])
 
 
 def growth(story: Story) -> float:
@@ -85,6 +154,9 @@ def growth(story: Story) -> float:
 def story_doc(story: Story | StorySnapshot) -> dict[str, Any]:
     doc = story.model_dump(mode="json", include=set(STORY_FIELDS))
     doc["titles"] = [a.title for a in story.top_articles]
+    doc["stems"] = _story_stems(
+        story.label, story.headline, list(story.keywords), [(a.title, a.language) for a in story.top_articles]
+    )
     doc["source_count"] = len(set(story.sources))
     doc["growth"] = growth(story)
     # From a StorySnapshot: what the clusterer revives a dormant story from (enrich.es_lookup).

@@ -26,6 +26,7 @@ from typing import Any
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from index.client import IndexNames
+from index.documents import derived_article, derived_story
 from index.errors import MigrationError
 from storywire.runtime import Progress
 
@@ -37,6 +38,11 @@ _DATE = {"type": "date"}
 
 def _text(analyzer: str) -> dict[str, Any]:
     return {"type": "text", "analyzer": analyzer}
+
+
+# Client-analysed stems (``storywire.analysis.analyse``): split on spaces, nothing else, since
+# the integ-test-zip has no stemmer and no folding filter (see the README).
+_STEMS = {"type": "text", "analyzer": "whitespace"}
 
 
 def _vector(dims: int) -> dict[str, Any]:
@@ -60,6 +66,7 @@ def article_mappings(dims: int, analyzer: str = "standard") -> dict[str, Any]:
             "language": _KEYWORD,
             "published": _DATE,
             "published_from": _KEYWORD,
+            "published_precision": _KEYWORD,
             "fetched": _DATE,
             "warnings": _KEYWORD,
             "embedding": _vector(dims),
@@ -67,6 +74,9 @@ def article_mappings(dims: int, analyzer: str = "standard") -> dict[str, Any]:
             "story_id": _KEYWORD,
             "similarity": {"type": "float"},
             "story_label": _text(analyzer),
+            "stems": _STEMS,
+            # The opening sentences as plain text, shown on the story page; not searched.
+            "snippet": {"type": "text", "index": False},
         },
     }
 
@@ -78,9 +88,11 @@ def story_mappings(dims: int, analyzer: str = "standard") -> dict[str, Any]:
             "id": _KEYWORD,
             "version": {"type": "long"},
             "label": _text(analyzer),
+            "headline": _text(analyzer),
             "keywords": {**_text(analyzer), "fields": {"raw": _KEYWORD}},
             # Titles of the member articles the snapshot carries, for BM25 over "member titles".
             "titles": _text(analyzer),
+            "stems": _STEMS,
             "size": {"type": "integer"},
             "source_count": {"type": "integer"},
             "sources": _KEYWORD,
@@ -114,9 +126,21 @@ def missing_aliases(es: Elasticsearch, names: IndexNames) -> list[str]:
 
 
 def ensure_indices(es: Elasticsearch, names: IndexNames, dims: int, analyzer: str = "standard") -> None:
-    """Create ``-v1`` behind each alias unless the alias exists already (idempotent)."""
+    """Create ``-v1`` behind each alias unless the alias exists already (idempotent). An existing
+    index gets the fields added since it was made (adding is all a mapping update may do; the
+    documents written before lack them until ``migrate`` copies and re-derives them)."""
     for alias in names.aliases():
         if es.indices.exists_alias(name=alias):
+            props = _mappings_for(alias, names, dims, analyzer)["properties"]
+            have = es.indices.get_mapping(index=alias)
+            missing = {
+                k: v
+                for k, v in props.items()
+                if any(k not in m["mappings"].get("properties", {}) for m in have.values())
+            }
+            if missing:
+                es.indices.put_mapping(index=alias, properties=missing)
+                log.info("index fields added", extra={"alias": alias, "fields": sorted(missing)})
             continue
         index = IndexNames.versioned(alias, 1)
         try:
@@ -166,7 +190,10 @@ class Migrated:
 
 def _copy_actions(es: Elasticsearch, source: str, dest: str, external: bool) -> Iterator[dict[str, Any]]:
     for hit in helpers.scan(es, index=source, query={"query": {"match_all": {}}}, version=True, size=500):
-        action: dict[str, Any] = {"_op_type": "index", "_index": dest, "_id": hit["_id"], "_source": hit["_source"]}
+        # Fields derived from the document (stems, snippet) are computed again: a field the
+        # old version did not have is filled in, and a changed analysis reaches old documents.
+        doc = derived_story(hit["_source"]) if external else derived_article(hit["_source"])
+        action: dict[str, Any] = {"_op_type": "index", "_index": dest, "_id": hit["_id"], "_source": doc}
         if external:
             action |= {"version": hit["_version"], "version_type": "external_gte"}
         yield action

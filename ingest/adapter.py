@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from ingest.errors import AdapterError
 from ingest.text import MAX_URL_CHARS, html_to_text, plain, strip_bidi
-from storywire.messages import Article, PublishedFrom
+from storywire.messages import Article, PublishedFrom, TimePrecision
 
 ID_HEX = 32  # 128 bits of sha256: collision-free in practice, short in logs
 
@@ -186,9 +186,13 @@ def _link(entry: Mapping[str, Any], base: str, warnings: list[str]) -> tuple[str
     return None
 
 
+# A clock time in a date string ("10:30", "T08:00"); a date without one is known to the day only.
+_CLOCK = re.compile(r"\d{1,2}:\d{2}")
+
+
 def _published(
     entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, warnings: list[str]
-) -> tuple[datetime, PublishedFrom]:
+) -> tuple[datetime, PublishedFrom, TimePrecision]:
     latest = fetched + FUTURE_SLACK
     tried: set[str] = set()
     for key in ("published", "updated", "created"):
@@ -202,11 +206,12 @@ def _published(
                 warnings.append(f"{key} date unparseable: {raw.strip()[:60]!r}")
             continue
         if EARLIEST <= parsed <= latest:
-            return parsed, PublishedFrom.ENTRY
+            precise = not raw.strip() or _CLOCK.search(raw) is not None
+            return parsed, PublishedFrom.ENTRY, TimePrecision.SECOND if precise else TimePrecision.DAY
         warnings.append(f"{key} date absurd: {parsed.isoformat()}")
     if ctx.published is not None and EARLIEST <= ctx.published <= latest:
-        return ctx.published, PublishedFrom.FEED
-    return fetched, PublishedFrom.FETCH
+        return ctx.published, PublishedFrom.FEED, TimePrecision.SECOND
+    return fetched, PublishedFrom.FETCH, TimePrecision.SECOND
 
 
 def _authors(entry: Mapping[str, Any]) -> tuple[str, ...]:
@@ -278,7 +283,7 @@ def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit:
     if not title:
         warnings.append("entry has no title")
 
-    published, published_from = _published(entry, ctx, fetched, warnings)
+    published, published_from, precision = _published(entry, ctx, fetched, warnings)
     language = None
     for detail in ("title_detail", "summary_detail"):
         d = entry.get(detail)
@@ -300,6 +305,7 @@ def _adapt(entry: Mapping[str, Any], ctx: FeedContext, fetched: datetime, limit:
         language=language,
         published=published,
         published_from=published_from,
+        published_precision=precision,
         fetched=fetched,
         warnings=_unique([*ctx.warnings, *warnings]),
     )

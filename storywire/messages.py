@@ -98,6 +98,13 @@ class PublishedFrom(StrEnum):
     FETCH = "fetch"  # nothing usable: the time we fetched it
 
 
+class TimePrecision(StrEnum):
+    """How much of ``published`` the source said: a date-only feed date is "day" (shown as a date)."""
+
+    DAY = "day"
+    SECOND = "second"
+
+
 class Article(Message):
     """One news article as the poller saw it. ``id`` is the Kafka key and the ES ``_id``."""
 
@@ -114,6 +121,7 @@ class Article(Message):
     language: str | None = None
     published: UtcDatetime
     published_from: PublishedFrom
+    published_precision: TimePrecision = TimePrecision.SECOND
     fetched: UtcDatetime
     # Problems with single fields (an absurd date, a bad URL) are recorded, not fatal.
     warnings: tuple[str, ...] = ()

@@ -180,3 +180,19 @@ def test_hits_map_to_our_types() -> None:
     assert (art.id, art.story_id, art.published) == ("a0003", "s1", T0)
     resp = {"aggregations": {"timeline": {"buckets": [{"key_as_string": "2023-05-03T09:00:00.000Z", "doc_count": 2}]}}}
     assert s.timeline(resp)[0].start == T0
+
+
+def test_documents_carry_client_stems_and_a_plain_text_snippet() -> None:
+    import json as _json
+
+    from devtools.samples import enriched
+    from index.documents import article_doc, article_json, derived_article, snippet
+
+    art = enriched(title="Drones hit the Kremlin", content="<p>Two drones were shot down. Nobody was hurt.</p>")
+    doc = article_doc(art)
+    assert "drone" in doc["stems"].split() and "kremlin" in doc["stems"].split()
+    assert doc["snippet"] == "Two drones were shot down. Nobody was hurt."
+    assert _json.loads(article_json(art)) == doc
+    assert derived_article({k: v for k, v in doc.items() if k not in ("stems", "snippet")}) == doc
+    long = "First sentence here. " * 40
+    assert len(snippet(long)) <= 320 and snippet(long).startswith("First sentence here.")

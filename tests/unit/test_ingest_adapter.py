@@ -325,3 +325,15 @@ def test_text_cleaning_drops_no_word(text: str) -> None:
 def test_html_cleaning_never_raises_and_stays_bounded(markup: str) -> None:
     for out in (html_to_text(markup, limit=50), plain(markup, limit=50)):
         assert len(out) <= 50
+
+
+def test_a_date_without_a_time_is_known_to_the_day_only() -> None:
+    from storywire.messages import TimePrecision
+
+    def one(raw: str, parsed: time.struct_time) -> TimePrecision:
+        entry = {"title": "Quake", "link": "https://a.example/q", "published": raw, "published_parsed": parsed}
+        return adapt_entry(entry, CTX, FETCHED).published_precision
+
+    assert one("2023-09-08", ts(2023, 9, 8)) is TimePrecision.DAY
+    assert one("Fri, 08 Sep 2023", ts(2023, 9, 8)) is TimePrecision.DAY
+    assert one("Fri, 08 Sep 2023 22:11:00 GMT", ts(2023, 9, 8, 22, 11)) is TimePrecision.SECOND
