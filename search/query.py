@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storywire import analysis
 from storywire.messages import StoryArticle, StoryStatus
 
 MAX_WINDOW = 1000  # deepest result a search can page to (page * size)
@@ -64,10 +65,21 @@ class ArticleQuery(_Frozen):
     size: int = Field(default=20, ge=1, le=100)
 
 
+class Sibling(_Frozen):
+    """A near-duplicate story of the same event, shown inside the hit it was folded into."""
+
+    id: str
+    label: str
+    headline: str = ""
+    size: int
+    languages: tuple[str, ...] = ()
+
+
 class StoryHit(_Frozen):
     id: str
     version: int
     label: str
+    headline: str = ""
     keywords: tuple[str, ...]
     size: int
     source_count: int
@@ -80,7 +92,9 @@ class StoryHit(_Frozen):
     merged_into: str | None
     absorbed: tuple[str, ...]
     top_articles: tuple[StoryArticle, ...]
+    # Relevance in 0..1 (``search.rank``), only for a search with text.
     score: float | None = None
+    siblings: tuple[Sibling, ...] = ()
 
 
 class ArticleHit(_Frozen):
@@ -91,8 +105,10 @@ class ArticleHit(_Frozen):
     summary: str
     language: str | None
     published: datetime
+    published_precision: str = "second"  # "day": only the date is known
     story_id: str
     story_label: str
+    snippet: str = ""  # the opening sentences, plain text
     score: float | None = None
 
 
@@ -130,14 +146,30 @@ class StoryDetail(_Frozen):
 
 # ---------------------------------------------------------------- query bodies
 
-_STORY_TEXT_FIELDS = ["label^3", "keywords^2", "titles"]
+_STORY_TEXT_FIELDS = ["label^3", "headline^2", "keywords^2", "titles"]
 _ARTICLE_TEXT_FIELDS = ["title^3", "story_label^2", "summary", "content"]
-_STORY_SOURCE_EXCLUDES = ["centroid", "titles"]
-_ARTICLE_SOURCE_EXCLUDES = ["embedding", "content"]
+_STORY_SOURCE_EXCLUDES = ["centroid", "titles", "stems"]
+_ARTICLE_SOURCE_EXCLUDES = ["embedding", "content", "stems"]
 
 
 def _text(q: str, fields: list[str]) -> dict[str, Any]:
-    return {"multi_match": {"query": q, "fields": fields, "type": "best_fields", "tie_breaker": 0.3}}
+    """The words as typed (the standard analyzer's fields) or by their stems (``stems``, analysed
+    here with ``storywire.analysis``, as the writer analysed the documents); a document with
+    every stem scores more."""
+    words = {"multi_match": {"query": q, "fields": fields, "type": "best_fields", "tie_breaker": 0.3}}
+    stems = " ".join(analysis.terms(q))
+    if not stems:
+        return words
+    return {
+        "bool": {
+            "should": [
+                words,
+                {"match": {"stems": {"query": stems}}},
+                {"match": {"stems": {"query": stems, "operator": "and", "boost": 2.0}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
 
 
 def _range(field: str, gte: datetime | None = None, lte: datetime | None = None) -> dict[str, Any]:
@@ -222,6 +254,14 @@ def member_body(q: str, n: int) -> dict[str, Any]:
     return body
 
 
+def member_knn_body(vector: Sequence[float], n: int, min_sim: float) -> dict[str, Any]:
+    """Articles nearest the query's meaning (their stories, in order, are a ranked list: a
+    paraphrase close to one member's words finds its story even when the centroid is not)."""
+    body = knn_body("embedding", vector, [], n, min_sim)
+    body["_source"] = ["story_id"]
+    return body
+
+
 def article_text_body(q: ArticleQuery, n: int) -> dict[str, Any]:
     return text_body(q.q, _ARTICLE_TEXT_FIELDS, article_filters(q), n)
 
@@ -240,7 +280,8 @@ def fetch_body(ids: Sequence[str], filters: list[dict[str, Any]], excludes: list
 
 
 def fetch_stories_body(ids: Sequence[str], q: StoryQuery) -> dict[str, Any]:
-    return fetch_body(ids, story_filters(q), _STORY_SOURCE_EXCLUDES)
+    """With the centroid and member titles: ranking folds near-duplicates and looks for every word."""
+    return fetch_body(ids, story_filters(q), ["stems"])
 
 
 def fetch_articles_body(ids: Sequence[str], q: ArticleQuery) -> dict[str, Any]:
@@ -327,16 +368,21 @@ def hit_ids(response: Mapping[str, Any]) -> list[str]:
 
 
 def member_story_ids(response: Mapping[str, Any]) -> list[str]:
-    return [str(h["_source"]["story_id"]) for h in response["hits"]["hits"]]
+    """The stories of the article hits, each once, in order."""
+    ids = (str(h["_source"]["story_id"]) for h in response["hits"]["hits"])
+    return list(dict.fromkeys(ids))
 
 
 def total_hits(response: Mapping[str, Any]) -> int:
     return int(response["hits"]["total"]["value"])
 
 
-def story_hit(source: Mapping[str, Any], score: float | None = None) -> StoryHit:
+def story_hit(
+    source: Mapping[str, Any], score: float | None = None, siblings: Sequence[Mapping[str, Any]] = ()
+) -> StoryHit:
     fields = {k: source[k] for k in StoryHit.model_fields if k in source}
-    return StoryHit.model_validate(fields | {"score": score})
+    sibs = [{k: sib[k] for k in Sibling.model_fields if k in sib} for sib in siblings]
+    return StoryHit.model_validate(fields | {"score": score, "siblings": sibs})
 
 
 def article_hit(source: Mapping[str, Any], score: float | None = None) -> ArticleHit:
@@ -350,6 +396,18 @@ def order_fused(
 ) -> list[tuple[Mapping[str, Any], float]]:
     """Fused candidates that survived the filters, in the requested order."""
     kept = [(sources[doc_id], score) for doc_id, score in fused if doc_id in sources]
+    if sort is SortBy.RECENCY:
+        kept.sort(key=lambda item: str(item[0][time_field]), reverse=True)
+    elif sort is SortBy.GROWTH:
+        kept.sort(key=lambda item: (float(item[0].get("growth", 0.0)), str(item[0][time_field])), reverse=True)
+    return kept
+
+
+def reorder(
+    ranked: Sequence[tuple[Mapping[str, Any], float]], sort: SortBy, time_field: str
+) -> list[tuple[Mapping[str, Any], float]]:
+    """Scored candidates in the requested order (relevance: as scored)."""
+    kept = list(ranked)
     if sort is SortBy.RECENCY:
         kept.sort(key=lambda item: str(item[0][time_field]), reverse=True)
     elif sort is SortBy.GROWTH:

@@ -17,7 +17,9 @@ from prometheus_client import Counter, Histogram
 from index.client import IndexNames
 from index.settings import IndexSettings
 from search import query as s
+from search import rank
 from search.errors import BadQuery, SearchUnavailable, StoryNotFound
+from storywire import analysis
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +54,23 @@ class SearchService:
             ]
             vector = self._vector(q.q)
             if vector is not None:
-                searches.append((self.names.stories, s.story_knn_body(q, vector, n, self.settings.knn_min_similarity)))
+                min_sim = self.settings.knn_min_similarity
+                searches.append((self.names.stories, s.story_knn_body(q, vector, n, min_sim)))
+                searches.append((self.names.articles, s.member_knn_body(vector, n, min_sim)))
             responses = self._msearch("stories", searches)
             rankings = [s.hit_ids(responses[0]), s.member_story_ids(responses[1])]
-            rankings += [s.hit_ids(r) for r in responses[2:]]
+            if vector is not None:
+                rankings += [s.hit_ids(responses[2]), s.member_story_ids(responses[3])]
             fused = s.rrf(rankings, self.settings.rrf_k)
             docs = self._fetch("stories", self.names.stories, s.fetch_stories_body([i for i, _ in fused], q), fused)
-            ordered = s.order_fused(fused, docs, q.sort, "last_seen")
+            try:
+                parsed: analysis.Query | None = analysis.Query.parse(q.q)
+            except ValueError:
+                parsed = None
+            ranked = rank.score(fused, docs, len(rankings), self.settings.rrf_k, parsed)
+            ordered = rank.collapse(s.reorder(ranked, q.sort, "last_seen"))
             start = (q.page - 1) * q.size
-            page = tuple(s.story_hit(src, score) for src, score in ordered[start : start + q.size])
+            page = tuple(s.story_hit(src, score, sibs) for src, score, sibs in ordered[start : start + q.size])
             return s.StoryPage(total=len(ordered), page=q.page, size=q.size, results=page)
 
     def get_story(self, story_id: str) -> s.StoryHit:
