@@ -250,8 +250,17 @@ def story_knn_body(q: StoryQuery, vector: Sequence[float], n: int, min_sim: floa
 def member_body(q: str, n: int) -> dict[str, Any]:
     """Articles matching the text, one (the best) per story, best first."""
     body = text_body(q, ["title^3", "summary"], [], n)
-    body |= {"collapse": {"field": "story_id"}, "_source": ["story_id"]}
+    body |= {"collapse": {"field": "story_id"}, "_source": ["story_id", "title"]}
     return body
+
+
+def member_titles(response: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Story id -> the titles of its members that matched the text (what ``search.rank`` reads too)."""
+    out: dict[str, list[str]] = {}
+    for h in response["hits"]["hits"]:
+        src = h["_source"]
+        out.setdefault(str(src["story_id"]), []).append(str(src.get("title") or ""))
+    return out
 
 
 def member_knn_body(vector: Sequence[float], n: int, min_sim: float) -> dict[str, Any]:

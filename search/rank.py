@@ -4,11 +4,12 @@ near-duplicates of one event folded into one hit.
 The ranked lists (BM25 over the story, BM25 over its articles, kNN on its centroid, kNN on
 its articles) are fused by reciprocal rank fusion; ``relevance`` is that fused score over
 the best one possible (first in every list), so 1 means every ranker put the story first.
-A story that holds every word of the query (``storywire.analysis.Query.matches``, the very
-test a watch rule fires on) is lifted above partial matches of equal rank.
+Half of a story's relevance is that rank agreement, half the share of the query's words its
+texts hold (``coverage``); a story that holds every word (``storywire.analysis.Query.matches``,
+the very test a watch rule fires on) gets the whole half.
 
-The score shown is ``relevance x prior`` in 0..1, where the prior grows with the story's
-size, its distinct sources and its freshness. Freshness is measured against the newest
+The score shown is ``relevance x prior`` in 0..1, where the prior (0.8..1) grows with the
+story's size, its distinct sources and its freshness. Freshness is measured against the newest
 candidate, not the wall clock, so a search over an archive ranks as one over today's news.
 
 Near-duplicates: a candidate whose centroid is within ``DUPLICATE_COSINE`` of a better-ranked
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from storywire import analysis
 from storywire.analysis import Query
 
 DUPLICATE_COSINE = 0.86
@@ -40,12 +42,13 @@ def _time(value: Any) -> datetime:
 
 
 def prior(source: Mapping[str, Any], newest: datetime) -> float:
-    """0.55..1: bigger, more widely reported and fresher stories first among equally relevant ones."""
+    """0.8..1: bigger, more widely reported and fresher stories first among about equally relevant
+    ones (a mild weight: a story that is plainly the answer stays first however old it is)."""
     size = min(1.0, math.log1p(int(source.get("size") or 0)) / math.log1p(_SIZE_FULL))
     sources = min(1.0, math.log1p(int(source.get("source_count") or 0)) / math.log1p(_SOURCES_FULL))
     age = max(0.0, (newest - _time(source["last_seen"])).total_seconds() / 86400.0)
     fresh = math.exp(-age / _FRESH_DAYS)
-    return 0.55 + 0.45 * (0.45 * size + 0.25 * sources + 0.30 * fresh)
+    return 0.8 + 0.2 * (0.45 * size + 0.25 * sources + 0.30 * fresh)
 
 
 def story_fields(source: Mapping[str, Any]) -> list[str]:
@@ -59,23 +62,38 @@ def story_fields(source: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def coverage(query: Query, source: Mapping[str, Any], more: Sequence[str] = ()) -> float:
+    """The share of the query's words the story's texts hold (1 when it matches, as a watch rule
+    would); figures count double, since "iPhone 15" and "iPhone 16" differ only there. ``more``:
+    titles of its members that matched the text (a story told in French holds "earthquake" in
+    its one English report)."""
+    fields = [*story_fields(source), *more]
+    if query.matches(fields):
+        return 1.0
+    vocabulary = {t for f in fields for t in analysis.stems_of(f)}
+    weights = {t: 2.0 if t.isdigit() else 1.0 for t in query.all_terms}
+    total = sum(weights.values())
+    return 0.9 * sum(w for t, w in weights.items() if t in vocabulary) / total if total else 0.0
+
+
 def score(
     fused: Sequence[tuple[str, float]],
     docs: Mapping[str, Mapping[str, Any]],
     lists: int,
     k: int,
     query: Query | None,
+    matched: Mapping[str, Sequence[str]] | None = None,
 ) -> list[tuple[Mapping[str, Any], float]]:
     """The fused candidates that passed the filters, best first, each with its 0..1 score."""
-    kept = [(docs[i], r) for i, r in fused if i in docs]
+    kept = [(i, docs[i], r) for i, r in fused if i in docs]
     if not kept:
         return []
-    newest = max(_time(src["last_seen"]) for src, _ in kept)
+    newest = max(_time(src["last_seen"]) for _, src, _ in kept)
     best = lists / (k + 1.0)
     out = []
-    for src, r in kept:
-        every_word = query is not None and query.matches(story_fields(src))
-        relevance = 0.5 * min(1.0, r / best) + (0.5 if every_word else 0.0)
+    for i, src, r in kept:
+        cover = coverage(query, src, (matched or {}).get(i, ())) if query is not None else 0.0
+        relevance = 0.5 * min(1.0, r / best) + 0.5 * cover
         out.append((src, round(relevance * prior(src, newest), 4)))
     out.sort(key=lambda item: -item[1])  # stable: ties keep the fused order
     return out

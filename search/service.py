@@ -67,7 +67,8 @@ class SearchService:
                 parsed: analysis.Query | None = analysis.Query.parse(q.q)
             except ValueError:
                 parsed = None
-            ranked = rank.score(fused, docs, len(rankings), self.settings.rrf_k, parsed)
+            matched = s.member_titles(responses[1])
+            ranked = rank.score(fused, docs, len(rankings), self.settings.rrf_k, parsed, matched)
             ordered = rank.collapse(s.reorder(ranked, q.sort, "last_seen"))
             start = (q.page - 1) * q.size
             page = tuple(s.story_hit(src, score, sibs) for src, score, sibs in ordered[start : start + q.size])

@@ -91,6 +91,11 @@ def stem(word: str, language: str = "en") -> str:
     return str(_stemmer(algorithm).stemWord(word))
 
 
+def stems_of(text: str) -> tuple[str, ...]:
+    """Every word's English stem, function words included (what a story's text is matched on)."""
+    return tuple(stem(w) for w in words(text))
+
+
 def terms(text: str) -> tuple[str, ...]:
     """The text's English stems in order, function words dropped unless there is nothing else."""
     found = words(text)
@@ -145,7 +150,7 @@ class Query:
         """True when the texts (each analysed as English; a phrase never spans two) hold every word
         and every phrase."""
         texts = [words(f) for f in fields]
-        full = [tuple(stem(w) for w in ws) for ws in texts]  # every word, for the vocabulary
+        full = [stems_of(f) for f in fields]  # every word, for the vocabulary
         content = [tuple(stem(w) for w in ws if w not in STOPWORDS) for ws in texts]  # as phrases are parsed
         vocabulary = {t for f in full for t in f}
         if not self.words <= vocabulary:
