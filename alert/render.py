@@ -41,6 +41,11 @@ def slack_payload(alert: Alert, link: str) -> dict[str, Any]:
     headlines = [f"• <{a.url}|{_esc(a.title)[:200]}> ({_esc(a.source)})" for a in story.top_articles[:MAX_HEADLINES]]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title(alert)[:150], "emoji": False}},
+        *(
+            [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{_esc(story.headline)[:500]}*"}}]
+            if story.headline
+            else []
+        ),
         {"type": "section", "text": {"type": "mrkdwn", "text": _esc(alert.reason)[:3000]}},
         {
             "type": "section",
@@ -82,6 +87,7 @@ def email_text(alert: Alert, link: str) -> str:
     story = alert.story
     lines = [
         title(alert),
+        *([story.headline] if story.headline else []),
         "",
         alert.reason,
         "",

@@ -28,6 +28,7 @@ from storywire import analysis
 from storywire.messages import StoryArticle, StoryStatus
 
 MAX_WINDOW = 1000  # deepest result a search can page to (page * size)
+LIVE_WINDOW = timedelta(hours=24)
 
 
 class SortBy(StrEnum):
@@ -95,6 +96,9 @@ class StoryHit(_Frozen):
     # Relevance in 0..1 (``search.rank``), only for a search with text.
     score: float | None = None
     siblings: tuple[Sibling, ...] = ()
+    # Active and seen within ``LIVE_WINDOW`` of the newest story (stream time, not the wall clock):
+    # only then do growth and "breaking" mean anything.
+    live: bool = False
 
 
 class ArticleHit(_Frozen):
@@ -172,7 +176,7 @@ def _text(q: str, fields: list[str]) -> dict[str, Any]:
     }
 
 
-def _range(field: str, gte: datetime | None = None, lte: datetime | None = None) -> dict[str, Any]:
+def date_range(field: str, gte: datetime | None = None, lte: datetime | None = None) -> dict[str, Any]:
     bounds = {}
     if gte is not None:
         bounds["gte"] = gte.isoformat()
@@ -185,9 +189,9 @@ def story_filters(q: StoryQuery) -> list[dict[str, Any]]:
     """A story matches a time range when it overlaps it; merged stories only when asked for."""
     out: list[dict[str, Any]] = []
     if q.start is not None:
-        out.append(_range("last_seen", gte=q.start))
+        out.append(date_range("last_seen", gte=q.start))
     if q.end is not None:
-        out.append(_range("first_seen", lte=q.end))
+        out.append(date_range("first_seen", lte=q.end))
     if q.sources:
         out.append({"terms": {"sources": list(q.sources)}})
     if q.languages:
@@ -207,7 +211,7 @@ def article_filters(q: ArticleQuery) -> list[dict[str, Any]]:
     if q.story:
         out.append({"term": {"story_id": q.story}})
     if q.start is not None or q.end is not None:
-        out.append(_range("published", q.start, q.end))
+        out.append(date_range("published", q.start, q.end))
     if q.sources:
         out.append({"terms": {"source": list(q.sources)}})
     if q.languages:
@@ -327,15 +331,31 @@ def browse_articles_body(q: ArticleQuery) -> dict[str, Any]:
 
 
 def histogram_interval(first: datetime, last: datetime) -> str:
-    """A bucket width that gives a readable number of bars for the story's span."""
+    """Hourly bars for a story of a day or less, daily ones for a multi-day story, weekly past
+    four months (a two-day story is 3 bars, not 49 mostly empty hours)."""
     span = last - first
-    if span <= timedelta(days=2):
+    if span <= timedelta(days=1):
         return "1h"
-    if span <= timedelta(days=14):
-        return "6h"
     if span <= timedelta(days=120):
         return "1d"
     return "7d"
+
+
+def newest_body() -> dict[str, Any]:
+    """The newest story's last_seen: the stream's "now" (a replay of 2023 news is live in 2023)."""
+    return {"size": 0, "aggs": {"newest": {"max": {"field": "last_seen"}}}}
+
+
+def newest(response: Mapping[str, Any]) -> datetime | None:
+    value = response.get("aggregations", {}).get("newest", {}).get("value_as_string")
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def is_live(source: Mapping[str, Any], now: datetime | None) -> bool:
+    if now is None or source.get("status", "active") != StoryStatus.ACTIVE.value:
+        return False
+    last = datetime.fromisoformat(str(source["last_seen"]).replace("Z", "+00:00"))
+    return now - last <= LIVE_WINDOW
 
 
 def story_articles_body(story_ids: Sequence[str], page: int, size: int, interval: str | None) -> dict[str, Any]:
@@ -387,11 +407,15 @@ def total_hits(response: Mapping[str, Any]) -> int:
 
 
 def story_hit(
-    source: Mapping[str, Any], score: float | None = None, siblings: Sequence[Mapping[str, Any]] = ()
+    source: Mapping[str, Any],
+    score: float | None = None,
+    siblings: Sequence[Mapping[str, Any]] = (),
+    now: datetime | None = None,
 ) -> StoryHit:
+    """``now``: the stream's newest time (``newest``); without it no story is live."""
     fields = {k: source[k] for k in StoryHit.model_fields if k in source}
     sibs = [{k: sib[k] for k in Sibling.model_fields if k in sib} for sib in siblings]
-    return StoryHit.model_validate(fields | {"score": score, "siblings": sibs})
+    return StoryHit.model_validate(fields | {"score": score, "siblings": sibs, "live": is_live(source, now)})
 
 
 def article_hit(source: Mapping[str, Any], score: float | None = None) -> ArticleHit:

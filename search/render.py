@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from search.query import ArticlePage, StoryDetail, StoryPage
+from search.query import ArticlePage, StoryDetail, StoryPage, TimeBucket
 
 
-def _when(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M")
+def _when(t: datetime, precision: str = "second") -> str:
+    """A time only as precise as it is known: a date-only report shows its date."""
+    return t.strftime("%Y-%m-%d") if precision == "day" else t.strftime("%Y-%m-%d %H:%M")
 
 
 def _cut(text: str, width: int) -> str:
@@ -31,7 +32,7 @@ def stories_table(page: StoryPage) -> str:
     rows = [
         [
             str(i),
-            _cut(h.label, 48),
+            _cut(h.label, 48) + (f" (+{len(h.siblings)})" if h.siblings else ""),
             str(h.size),
             str(h.source_count),
             ",".join(h.languages),
@@ -48,16 +49,25 @@ def stories_table(page: StoryPage) -> str:
 
 
 def articles_table(page: ArticlePage) -> str:
-    rows = [[_when(a.published), a.source, _cut(a.title, 70), a.story_id, a.id] for a in page.results]
+    rows = [
+        [_when(a.published, a.published_precision), a.source, _cut(a.title, 70), a.story_id, a.id] for a in page.results
+    ]
     footer = f"\n{len(page.results)} shown of {page.total} (page {page.page})"
     head = ["published", "source", "title", "story", "id"]
     return (table(head, rows) if rows else "no articles found") + footer
+
+
+def _trimmed(histogram: Sequence[TimeBucket]) -> Sequence[TimeBucket]:
+    """The buckets from the first with articles to the last with articles."""
+    full = [i for i, b in enumerate(histogram) if b.count]
+    return histogram[full[0] : full[-1] + 1] if full else ()
 
 
 def story_text(detail: StoryDetail) -> str:
     s = detail.story
     lines = [
         s.label,
+        *([f"  {s.headline}"] if s.headline and s.headline != s.label else []),
         f"  id {s.id}  version {s.version}  status {s.status.value}"
         + (f" -> {s.merged_into}" if s.merged_into else ""),
         f"  {s.size} articles from {s.source_count} sources, languages {', '.join(s.languages) or '-'}",
@@ -70,9 +80,9 @@ def story_text(detail: StoryDetail) -> str:
         f"Timeline (per {detail.interval})",
     ]
     peak = max((b.count for b in detail.histogram), default=0) or 1
-    lines += [
-        f"  {_when(b.start)}  {'#' * max(1, round(30 * b.count / peak)) if b.count else ''} {b.count}"
-        for b in detail.histogram
-    ]
+    daily = detail.interval.endswith("d")
+    for b in _trimmed(detail.histogram):
+        bar = "#" * max(1, round(30 * b.count / peak)) if b.count else ""
+        lines.append(f"  {_when(b.start, 'day' if daily else 'second')}  {bar} {b.count}")
     lines += ["", "Articles (oldest first)", articles_table(detail.articles)]
     return "\n".join(lines)

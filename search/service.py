@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from elastic_transport import TransportError
@@ -45,7 +46,8 @@ class SearchService:
         with SEARCH_SECONDS.labels("stories").time():
             if not q.q.strip():
                 resp = self._search("stories", self.names.stories, s.browse_stories_body(q))
-                hits = tuple(s.story_hit(h["_source"]) for h in resp["hits"]["hits"])
+                now = self.stream_now()
+                hits = tuple(s.story_hit(h["_source"], now=now) for h in resp["hits"]["hits"])
                 return s.StoryPage(total=s.total_hits(resp), page=q.page, size=q.size, results=hits)
             n = s.window(q.page, q.size, self.settings.candidates)
             searches: list[tuple[str, dict[str, Any]]] = [
@@ -71,7 +73,8 @@ class SearchService:
             ranked = rank.score(fused, docs, len(rankings), self.settings.rrf_k, parsed, matched)
             ordered = rank.collapse(s.reorder(ranked, q.sort, "last_seen"))
             start = (q.page - 1) * q.size
-            page = tuple(s.story_hit(src, score, sibs) for src, score, sibs in ordered[start : start + q.size])
+            now = self.stream_now()
+            page = tuple(s.story_hit(src, score, sibs, now) for src, score, sibs in ordered[start : start + q.size])
             return s.StoryPage(total=len(ordered), page=q.page, size=q.size, results=page)
 
     def get_story(self, story_id: str) -> s.StoryHit:
@@ -83,7 +86,11 @@ class SearchService:
             raise StoryNotFound(f"no story {story_id!r}") from exc
         except (ApiError, TransportError) as exc:
             raise self._unavailable("story", exc) from exc
-        return s.story_hit(resp["_source"])
+        return s.story_hit(resp["_source"], now=self.stream_now())
+
+    def stream_now(self) -> datetime | None:
+        """The newest story's last_seen: what "live" is measured against (None: no stories yet)."""
+        return s.newest(self._search("stories", self.names.stories, s.newest_body()))
 
     def story(self, story_id: str, page: int = 1, size: int = 50) -> s.StoryDetail:
         """The story, its articles oldest first (absorbed stories' too), sources and timeline."""

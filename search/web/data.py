@@ -34,17 +34,18 @@ class WebData:
         self.clock = clock
 
     def related(self, story_id: str, size: int) -> tuple[wq.Related, ...]:
-        """Stories with the nearest centroids; none when the story has no centroid."""
+        """Stories with the nearest centroids, then stories of the same days that share its names
+        (in any language: a centroid from an English model does not see across languages)."""
         hit = self.search.get_story(story_id)  # StoryNotFound for an unknown id
         doc = self._call(lambda: self.es.get(index=self.names.stories, id=story_id, source_includes=["centroid"]))
         centroid = wq.centroid_of(doc["_source"])
-        if not centroid:
-            return ()
-        return wq.related(
-            self._search(
-                self.names.stories, wq.related_body(hit, centroid, size, self.search.settings.knn_min_similarity)
-            )
-        )
+        near: tuple[wq.Related, ...] = ()
+        if centroid:
+            min_sim = self.search.settings.knn_min_similarity
+            near = wq.related(self._search(self.names.stories, wq.related_body(hit, centroid, size, min_sim)))
+        named = wq.by_names(self._search(self.names.stories, wq.names_body(hit, size)))
+        seen = {r.story.id for r in near}
+        return (*near, *(r for r in named if r.story.id not in seen))[: 2 * size]
 
     def absorbed(self, story_id: str) -> tuple[StoryHit, ...]:
         """The stories merged into this one, in the order the snapshot lists them."""

@@ -18,8 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from search import query as s
+from storywire import analysis
 
-_STORY_EXCLUDES = ["centroid", "titles"]
+_STORY_EXCLUDES = ["centroid", "titles", "stems"]
 NOW_BUCKETS = 12  # bars in a "Now" sparkline
 
 
@@ -29,7 +30,9 @@ class _Frozen(BaseModel):
 
 class Related(_Frozen):
     story: s.StoryHit
-    similarity: float  # cosine between the two centroids
+    # Cosine between the two centroids; None for a story found by the names it shares
+    # (``names_body``), which is how a report in another language is found.
+    similarity: float | None
 
 
 class Timeline(_Frozen):
@@ -83,6 +86,32 @@ def related(response: Mapping[str, Any]) -> tuple[Related, ...]:
         score = float(h.get("_score") or 0.0)
         out.append(Related(story=s.story_hit(h["_source"]), similarity=round(2 * score - 1, 4)))
     return tuple(out)
+
+
+def names_body(story: s.StoryHit, size: int, days: int = 3) -> dict[str, Any]:
+    """Stories of the same days sharing the story's words by stem (names and figures mostly: the
+    words an article in another language keeps), most shared first; none of the story's own."""
+    text = " ".join([story.label, story.headline, *story.keywords])
+    stems = " ".join(dict.fromkeys(analysis.terms(text)))
+    window = timedelta(days=days)
+    return {
+        "query": {
+            "bool": {
+                "must": [{"match": {"stems": {"query": stems, "minimum_should_match": "30%"}}}],
+                "filter": [
+                    s.date_range("last_seen", gte=story.first_seen - window),
+                    s.date_range("first_seen", lte=story.last_seen + window),
+                ],
+                "must_not": [{"ids": {"values": [story.id, *story.absorbed]}}, {"term": {"status": "merged"}}],
+            }
+        },
+        "size": size,
+        "_source": {"excludes": _STORY_EXCLUDES},
+    }
+
+
+def by_names(response: Mapping[str, Any]) -> tuple[Related, ...]:
+    return tuple(Related(story=s.story_hit(h["_source"]), similarity=None) for h in response["hits"]["hits"])
 
 
 def stories_body(ids: Sequence[str]) -> dict[str, Any]:

@@ -69,3 +69,20 @@ def test_tables() -> None:
 def test_crc_setting_wins_over_detection() -> None:
     assert crc_checks(IndexSettings(check_crcs=True)) is True
     assert crc_checks(IndexSettings(check_crcs=False)) is False
+
+
+def test_story_text_shows_dates_for_date_only_reports_and_a_timeline_sized_to_the_span() -> None:
+    from search.query import histogram_interval
+
+    hit = story_hit(story_action("p", story("s1", 2))[1])
+    dated = article_hit(article_doc(enriched(1, published=T0, published_precision="day")))
+    arts = ArticlePage(total=1, page=1, size=20, results=(dated,))
+    assert T0.strftime("%Y-%m-%d") + " " in articles_table(arts)
+    assert T0.strftime("%Y-%m-%d %H:%M") not in articles_table(arts)
+    two_days = histogram_interval(T0, T0 + timedelta(days=2))
+    buckets = tuple(TimeBucket(start=T0 + timedelta(days=i), count=c) for i, c in enumerate([0, 3, 0, 2, 0]))
+    detail = StoryDetail(story=hit, articles=arts, sources=(), interval=two_days, histogram=buckets)
+    rows = [line for line in story_text(detail).splitlines() if line.startswith("  20")]
+    assert two_days == "1d"
+    assert len(rows) == 3  # first to last bucket with articles, one per day
+    assert rows[0].split()[0] == (T0 + timedelta(days=1)).strftime("%Y-%m-%d")

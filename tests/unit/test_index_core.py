@@ -112,7 +112,10 @@ def test_user_text_only_reaches_multi_match() -> None:
     for body in bodies:
         keys = _walk(body)
         assert "query_string" not in keys and "simple_query_string" not in keys
-    assert s.story_text_body(q, 10)["query"]["bool"]["must"][0]["multi_match"]["query"] == evil
+    should = s.story_text_body(q, 10)["query"]["bool"]["must"][0]["bool"]["should"]
+    assert should[0]["multi_match"]["query"] == evil
+    # The stems clause gets the client's analysis of the words, never the raw text.
+    assert should[1]["match"]["stems"]["query"] == "kremlin titl x y queri 1"
 
 
 def test_story_filters() -> None:
@@ -158,7 +161,8 @@ def test_window_covers_the_page_but_is_capped() -> None:
 
 def test_histogram_interval_follows_the_span() -> None:
     assert s.histogram_interval(T0, T0 + timedelta(hours=5)) == "1h"
-    assert s.histogram_interval(T0, T0 + timedelta(days=5)) == "6h"
+    assert s.histogram_interval(T0, T0 + timedelta(days=2)) == "1d"  # a two-day story: 3 bars, not 49
+    assert s.histogram_interval(T0, T0 + timedelta(days=5)) == "1d"
     assert s.histogram_interval(T0, T0 + timedelta(days=30)) == "1d"
     assert s.histogram_interval(T0, T0 + timedelta(days=300)) == "7d"
 

@@ -90,7 +90,7 @@ def test_related_body_leaves_out_the_story_what_it_absorbed_and_merged_stories()
     must_not = knn["filter"][0]["bool"]["must_not"]
     assert {"ids": {"values": ["s1", "m1", "m2"]}} in must_not
     assert {"term": {"status": "merged"}} in must_not
-    assert body["_source"] == {"excludes": ["centroid", "titles"]}
+    assert body["_source"] == {"excludes": ["centroid", "titles", "stems"]}
 
 
 def test_related_turns_the_cosine_score_back_into_a_cosine() -> None:
@@ -104,10 +104,10 @@ def test_related_turns_the_cosine_score_back_into_a_cosine() -> None:
 def test_timeline_body_counts_the_absorbed_stories_articles_too() -> None:
     hit = _hit("s1", absorbed=("m1",), first_seen=T0, last_seen=T0 + timedelta(days=3))
     interval, body = wq.timeline_body(hit)
-    assert interval == "6h"
+    assert interval == "1d"
     assert body["query"]["bool"]["filter"] == [{"terms": {"story_id": ["s1", "m1"]}}]
     assert (body["size"], "sort" in body, list(body["aggs"])) == (0, False, ["timeline"])
-    assert body["aggs"]["timeline"]["date_histogram"]["fixed_interval"] == "6h"
+    assert body["aggs"]["timeline"]["date_histogram"]["fixed_interval"] == "1d"
 
 
 def test_stories_body_fetches_by_id_without_vectors() -> None:
@@ -115,5 +115,5 @@ def test_stories_body_fetches_by_id_without_vectors() -> None:
     assert body == {
         "query": {"ids": {"values": ["s1", "s2"]}},
         "size": 2,
-        "_source": {"excludes": ["centroid", "titles"]},
+        "_source": {"excludes": ["centroid", "titles", "stems"]},
     }

@@ -76,8 +76,20 @@ const SW = (() => {
       `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
   }
 
-  function timeEl(iso, text) {
-    return el("time", {datetime: iso}, text || fmtTime(iso));
+  // "2023-05-03": a report whose feed gave only a date.
+  function fmtDate(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return "";
+    return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  }
+
+  // A time only as precise as it is known: precision "day" shows the date alone. A story's
+  // first/last seen carry no precision of their own; exactly midnight UTC is a date-only report's.
+  function timeEl(iso, text, precision) {
+    const d = new Date(iso);
+    const dayOnly = precision === "day" ||
+      (precision === "auto" && !isNaN(d) && d.getUTCHours() + d.getUTCMinutes() + d.getUTCSeconds() === 0);
+    return el("time", {datetime: dayOnly ? fmtDate(iso) : iso}, text || (dayOnly ? fmtDate(iso) : fmtTime(iso)));
   }
 
   function ago(iso, now) {
@@ -205,6 +217,6 @@ const SW = (() => {
     return chart;
   }
 
-  return {el, append, safeUrl, outLink, href, storyHref, fmtTime, timeEl, ago, plural, api, ApiError,
+  return {el, append, safeUrl, outLink, href, storyHref, fmtTime, fmtDate, timeEl, ago, plural, api, ApiError,
     showStatus, sparkline, timeline};
 })();

@@ -64,20 +64,28 @@
       el("div", {}, el("dt", {}, "Sources"), el("dd", {}, String(story.source_count))),
       el("div", {}, el("dt", {}, "Languages"), el("dd", {}, story.languages.length
         ? story.languages.map((l) => el("a", {href: withParams({lang: [l], page: []}), class: "chip"}, l)) : "unknown")),
-      el("div", {}, el("dt", {}, "First seen"), el("dd", {}, timeEl(story.first_seen))),
-      el("div", {}, el("dt", {}, "Last seen"), el("dd", {}, timeEl(story.last_seen))));
+      el("div", {}, el("dt", {}, "First seen"), el("dd", {}, timeEl(story.first_seen, "", "auto"))),
+      el("div", {}, el("dt", {}, "Last seen"), el("dd", {}, timeEl(story.last_seen, "", "auto"))),
+      story.score !== null && story.score !== undefined
+        ? el("div", {}, el("dt", {}, "Relevance"), el("dd", {}, `${Math.round(story.score * 100)}%`)) : null);
     const headlines = el("ol", {class: "headlines"}, story.top_articles.slice(0, 3).map((a) =>
       el("li", {}, outLink(a.url, a.title || "(untitled)", "headline"), " ",
         el("span", {class: "byline"}, el("a", {href: withParams({source: [a.source], page: []}), class: "source"}, a.source),
-          " · ", timeEl(a.published)))));
+          " · ", timeEl(a.published, "", "auto")))));
+    // Near-duplicate stories of the same event, shown inside this one rather than as hits of their own.
+    const siblings = story.siblings && story.siblings.length ? el("p", {class: "siblings"}, "Also told as: ",
+      ...story.siblings.flatMap((sib, i) => [i ? ", " : "",
+        el("a", {href: storyHref(sib.id), class: "story-link"}, sib.label || "(no label)"),
+        ` (${plural(sib.size, "article")}${sib.languages.length ? ", " + sib.languages.join(", ") : ""})`])) : null;
     const status = story.status !== "active" ? el("span", {class: "badge " + story.status}, story.status) : null;
     return el("article", {class: "card", "data-story": story.id},
       el("div", {class: "card-head"},
         el("h2", {}, el("a", {href: storyHref(story.id), class: "story-link"}, story.label || "(no label)"), status),
         el("div", {class: "spark-slot", "data-story": story.id})),
+      story.headline && story.headline !== story.label ? el("p", {class: "headline-full"}, story.headline) : null,
       story.keywords.length ? el("p", {class: "keywords"},
         story.keywords.map((k) => el("a", {href: href("/", {q: k}), class: "chip keyword"}, k))) : null,
-      meta, headlines);
+      meta, headlines, siblings);
   }
 
   function pager(page, total) {

@@ -17,8 +17,10 @@
     const status = story.status !== "active" ? el("span", {class: "badge " + story.status}, story.status) : null;
     const merged = story.merged_into
       ? el("p", {class: "note"}, "Merged into ", el("a", {href: storyHref(story.merged_into)}, story.merged_into)) : null;
+    const live = story.live ? el("span", {class: "badge live", title: "seen in the last 24 hours of the stream"}, "live") : null;
     return el("header", {class: "story-head"},
-      el("h1", {}, story.label || "(no label)", status),
+      el("h1", {}, story.label || "(no label)", status, live),
+      story.headline && story.headline !== story.label ? el("p", {class: "headline-full"}, story.headline) : null,
       merged,
       story.keywords.length ? el("p", {class: "keywords"},
         story.keywords.map((k) => el("a", {href: href("/", {q: k}), class: "chip keyword"}, k))) : null,
@@ -27,17 +29,20 @@
         el("div", {}, el("dt", {}, "Sources"), el("dd", {}, String(story.source_count))),
         el("div", {}, el("dt", {}, "Languages"), el("dd", {}, story.languages.length
           ? story.languages.map((l) => el("a", {href: href("/", {lang: l}), class: "chip"}, l)) : "unknown")),
-        el("div", {}, el("dt", {}, "First seen"), el("dd", {}, timeEl(story.first_seen))),
-        el("div", {}, el("dt", {}, "Last seen"), el("dd", {}, timeEl(story.last_seen))),
-        el("div", {}, el("dt", {}, "Growth"), el("dd", {}, `${story.growth.toFixed(1)} articles/hour`))));
+        el("div", {}, el("dt", {}, "First seen"), el("dd", {}, timeEl(story.first_seen, "", "auto"))),
+        el("div", {}, el("dt", {}, "Last seen"), el("dd", {}, timeEl(story.last_seen, "", "auto"))),
+        // Growth means something only while the story is live in stream time.
+        story.live ? el("div", {}, el("dt", {}, "Growth"), el("dd", {}, `${story.growth.toFixed(1)} articles/hour`)) : null));
   }
 
   function articleItem(a) {
-    return el("li", {class: "article"},
-      el("div", {class: "when"}, timeEl(a.published)),
+    return el("li", {class: "article", "data-article": a.id},
+      el("div", {class: "when"}, timeEl(a.published, "", a.published_precision)),
       el("div", {class: "what"},
         outLink(a.url, a.title || "(untitled)", "headline"),
-        el("span", {class: "byline"}, sourceLink(a.source), a.language ? ` · ${a.language}` : "")));
+        el("span", {class: "byline"}, sourceLink(a.source), a.language ? ` · ${a.language}` : ""),
+        // Feed text, always as text: the snippet was made plain when indexed and is set with textContent.
+        a.snippet ? el("p", {class: "snippet"}, a.snippet) : null));
   }
 
   function addArticles(articles) {
@@ -61,18 +66,30 @@
   }
 
   function storyItem(story, extra) {
+    const langs = story.languages.length ? ` · ${story.languages.join(", ")}` : "";
     return el("li", {},
       el("a", {href: storyHref(story.id), class: "story-link"}, story.label || "(no label)"),
-      el("span", {class: "byline"}, `${plural(story.size, "article")} · last seen `, timeEl(story.last_seen), extra || ""));
+      el("span", {class: "byline"}, `${plural(story.size, "article")}${langs} · last seen `,
+        timeEl(story.last_seen, "", "auto"), extra || ""));
   }
 
-  async function related() {
+  // Related stories, and apart from them those told in other languages than this one's.
+  async function related(story) {
     try {
-      const data = await api(`/api/web/stories/${encodeURIComponent(id)}/related`, {size: 6});
-      if (!data.results.length) return;
-      document.getElementById("related").replaceChildren(
-        ...data.results.map((r) => storyItem(r.story, ` · similarity ${r.similarity.toFixed(2)}`)));
-      show("related-section");
+      const data = await api(`/api/web/stories/${encodeURIComponent(id)}/related`, {size: 8});
+      const own = new Set(story.languages);
+      const other = (r) => r.story.languages.length && own.size && r.story.languages.every((l) => !own.has(l));
+      const item = (r) => storyItem(r.story, r.similarity !== null ? ` · similarity ${r.similarity.toFixed(2)}` : " · shares names");
+      const same = data.results.filter((r) => !other(r));
+      const foreign = data.results.filter(other);
+      if (same.length) {
+        document.getElementById("related").replaceChildren(...same.map(item));
+        show("related-section");
+      }
+      if (foreign.length) {
+        document.getElementById("languages").replaceChildren(...foreign.map(item));
+        show("languages-section");
+      }
     } catch (e) {
       // Related stories are a nicety; the story itself is shown.
     }
@@ -107,7 +124,7 @@
         el("li", {}, sourceLink(b.key), el("span", {class: "count"}, String(b.count)))));
       show("sources-section");
       showStatus("");
-      related();
+      related(story);
       absorbed(story);
     } catch (e) {
       showStatus(e.message, true);
