@@ -179,3 +179,160 @@ def test_pages_fit_a_phone_screen(browser: WebDriver, site: Site) -> None:
             screenshot(browser, name)
     finally:
         browser.set_window_size(size["width"], size["height"])
+
+
+def test_story_page_shows_snippets_dates_as_known_and_no_growth_for_a_past_story(
+    browser: WebDriver, site: Site
+) -> None:
+    """A 2023 story among newer ones: its date-only reports show their date, not "00:00 UTC"; each
+    article has the opening of its text as plain text; growth is not shown (not live in stream
+    time); the French report of the same quake is listed under "In other languages"."""
+    from datetime import timedelta
+
+    from devtools.samples import enriched, story
+    from storywire.messages import StoryArticle
+
+    day = datetime(2023, 9, 9, tzinfo=UTC)
+    members = [
+        (
+            "a1",
+            "Powerful earthquake hits Morocco near Marrakech",
+            "reuters.example",
+            "en",
+            "day",
+            "<p>A powerful earthquake struck Morocco late on Friday. Hundreds were killed in the Atlas mountains.</p>",
+        ),
+        (
+            "a2",
+            "Morocco earthquake death toll passes 800",
+            "bbc.example",
+            "en",
+            "second",
+            "The death toll from the Morocco earthquake rose above 800 on Saturday, officials said. Rescuers dug.",
+        ),
+    ]
+    articles = []
+    for n, (aid, title, source, lang, precision, content) in enumerate(members, start=1):
+        t = day + timedelta(hours=0 if precision == "day" else 9, minutes=0 if precision == "day" else 41)
+        articles.append(
+            enriched(
+                n,
+                id=aid,
+                story_id="q1",
+                title=title,
+                summary="",
+                content=content,
+                source=source,
+                language=lang,
+                url=f"https://{source}/{aid}",
+                canonical_url=f"https://{source}/{aid}",
+                published=t,
+                published_precision=precision,
+                fetched=t,
+                story_label="Earthquake",
+            )
+        )
+    french = enriched(
+        3,
+        id="f1",
+        story_id="q2",
+        title="Séisme au Maroc : plus de 800 morts",
+        summary="",
+        content="Un séisme a frappé le Maroc.",
+        source="lemonde.example",
+        language="fr",
+        url="https://lemonde.example/f1",
+        canonical_url="https://lemonde.example/f1",
+        published=day,
+        published_precision="day",
+        fetched=day,
+        story_label="Séisme au Maroc",
+    )
+    later = enriched(
+        4,
+        id="n1",
+        story_id="z1",
+        title="Hurricane Milton makes landfall",
+        summary="",
+        source="ap.example",
+        language="en",
+        url="https://ap.example/n1",
+        canonical_url="https://ap.example/n1",
+        published=day + timedelta(days=400),
+        fetched=day + timedelta(days=400),
+        story_label="Hurricane Milton",
+    )
+    tops = tuple(
+        StoryArticle(id=a.id, title=a.title, url=a.url, source=a.source, published=a.published, language=a.language)
+        for a in articles
+    )
+    quake = story(
+        "q1",
+        1,
+        label="Morocco earthquake",
+        headline="Powerful earthquake hits Morocco near Marrakech",
+        keywords=("morocco", "earthquake", "marrakech", "800"),
+        size=2,
+        sources=("reuters.example", "bbc.example"),
+        languages=("en",),
+        first_seen=day,
+        last_seen=articles[-1].published,
+        updated=articles[-1].published,
+        centroid=(1.0, 0, 0, 0),
+        top_articles=tops,
+        absorbed=(),
+    )
+    seisme = story(
+        "q2",
+        1,
+        label="Séisme au Maroc",
+        headline="Séisme au Maroc : plus de 800 morts",
+        keywords=("seisme", "maroc", "800", "marrakech"),
+        size=1,
+        sources=("lemonde.example",),
+        languages=("fr",),
+        first_seen=day,
+        last_seen=day,
+        updated=day,
+        centroid=(0, 1.0, 0, 0),
+        top_articles=(),
+        absorbed=(),
+    )
+    newer = story(
+        "z1",
+        1,
+        label="Hurricane Milton",
+        size=1,
+        first_seen=later.published,
+        last_seen=later.published,
+        updated=later.published,
+        centroid=(0, 0, 1.0, 0),
+        top_articles=(),
+        absorbed=(),
+        keywords=("milton",),
+        languages=("en",),
+        sources=("ap.example",),
+    )
+    site.load([*articles, french, later], [quake, seisme, newer])
+
+    browser.get(site.url + "/stories/q1")
+    items = wait(browser, "#articles li", 2)
+    assert browser.find_element(By.CSS_SELECTOR, "h1").text == "Morocco earthquake"
+    assert browser.find_element(By.CSS_SELECTOR, ".headline-full").text == quake.headline
+    first, second = items
+    assert first.find_element(By.CSS_SELECTOR, ".when").text == "2023-09-09"  # date-only: no "00:00 UTC"
+    assert second.find_element(By.CSS_SELECTOR, ".when").text == "2023-09-09 09:41 UTC"
+    snippets = texts(browser, "#articles .snippet")
+    assert (
+        snippets[0]
+        == "A powerful earthquake struck Morocco late on Friday. Hundreds were killed in the Atlas mountains."
+    )
+    assert "<p>" not in snippets[0]
+    assert snippets[1].startswith("The death toll from the Morocco earthquake rose above 800 on Saturday")
+    meta = browser.find_element(By.CSS_SELECTOR, ".meta").text.lower()
+    assert "growth" not in meta
+    assert "first seen\n2023-09-09\n" in meta + "\n"
+    other = wait(browser, "#languages li")
+    assert other[0].find_element(By.CSS_SELECTOR, "a").text == "Séisme au Maroc"
+    screenshot(browser, "story-date-only-snippets")
+    assert no_alert(browser)

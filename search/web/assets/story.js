@@ -17,9 +17,8 @@
     const status = story.status !== "active" ? el("span", {class: "badge " + story.status}, story.status) : null;
     const merged = story.merged_into
       ? el("p", {class: "note"}, "Merged into ", el("a", {href: storyHref(story.merged_into)}, story.merged_into)) : null;
-    const live = story.live ? el("span", {class: "badge live", title: "seen in the last 24 hours of the stream"}, "live") : null;
     return el("header", {class: "story-head"},
-      el("h1", {}, story.label || "(no label)", status, live),
+      el("h1", {}, story.label || "(no label)", status),
       story.headline && story.headline !== story.label ? el("p", {class: "headline-full"}, story.headline) : null,
       merged,
       story.keywords.length ? el("p", {class: "keywords"},
@@ -32,7 +31,8 @@
         el("div", {}, el("dt", {}, "First seen"), el("dd", {}, timeEl(story.first_seen, "", "auto"))),
         el("div", {}, el("dt", {}, "Last seen"), el("dd", {}, timeEl(story.last_seen, "", "auto"))),
         // Growth means something only while the story is live in stream time.
-        story.live ? el("div", {}, el("dt", {}, "Growth"), el("dd", {}, `${story.growth.toFixed(1)} articles/hour`)) : null));
+        story.live ? el("div", {title: "seen in the last 24 hours of the stream"}, el("dt", {}, "Growth"),
+          el("dd", {}, `${story.growth.toFixed(1)} articles/hour`)) : null));
   }
 
   function articleItem(a) {
