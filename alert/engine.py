@@ -222,7 +222,10 @@ def _fires(rule: AnyRule, story: Story, state: StoryState) -> str | None:
             f"(at least {rule.min_articles} from {rule.min_sources} within {duration(rule.window)})"
         )
     if isinstance(rule, WatchRule):
-        if story.updated - story.first_seen <= rule.new_within:
+        # New in stream time: all its articles within ``new_within`` of the first. (The snapshot's
+        # ``updated`` is the clusterer's clock: against it, a story of reports published a day
+        # before they were read, or a replay of last year's news, was never new.)
+        if story.last_seen - story.first_seen <= rule.new_within:
             return f"new story matching the watch: {rule.query}"
         base = state.first_size or story.size
         grown = story.size - base

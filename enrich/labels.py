@@ -104,7 +104,8 @@ class _Word:
 def _words(title: str) -> tuple[_Word, ...]:
     out: list[_Word] = []
     start = True
-    for raw in title.split():
+    # An unspaced dash between words ("night—the centre") separates clauses as a spaced one does.
+    for raw in title.replace("—", " — ").replace("–", " – ").split():
         if raw in lw.SEPARATORS or not _TOKEN.search(raw):
             if out:
                 out[-1] = _with_end(out[-1])

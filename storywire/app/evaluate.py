@@ -77,7 +77,7 @@ def _names_and_search(args: argparse.Namespace, embedder: Any, settings: Any) ->
     vectors = _encode_with_progress(embedder, [embedding_text(it.article, settings.lead_chars) for it in items])
     articles, stories = replay(items, vectors, embedder.name, settings)
     events = {it.article.id: it.event for it in items}
-    gold = _event_labels(args.dataset)
+    gold = event_labels(args.dataset)
     out: dict[str, Any] = {}
     if args.labels:
         out["labels"] = label_rows(articles, stories, events, gold)
@@ -113,7 +113,7 @@ def replay(items: Sequence[Any], vectors: Any, model: str, settings: Any) -> tup
     return articles, list(latest.values())
 
 
-def _event_labels(path: str) -> dict[str, str]:
+def event_labels(path: str) -> dict[str, str]:
     labels: dict[str, str] = {}
     with open(path, encoding="utf-8") as fh:
         for line in fh:
