@@ -61,6 +61,7 @@ def _key(word: str) -> str:
     return fold(word).strip(lw.QUOTES)
 
 
+@functools.lru_cache(maxsize=8192)
 def clean_title(title: str, source: str = "") -> str:
     """The title without outlet suffixes (" - Reuters", " | BBC News") and furniture ("BREAKING:")."""
     text = " ".join(title.split())
@@ -133,28 +134,36 @@ def _with_end(w: _Word) -> _Word:
     return _Word(w.text, w.key, w.terms, w.start, True)
 
 
+@functools.lru_cache(maxsize=8192)
 def _flat(title: str) -> bool:
     """A title with no capital past its first letter (a URL slug): its casing is unknown."""
     letters = [c for c in title[1:] if c.isalpha()]
     return len(letters) > 8 and not any(c.isupper() for c in letters)
 
 
+@functools.lru_cache(maxsize=8192)
 def _shouting(title: str) -> bool:
     letters = [c for c in title if c.isalpha()]
     return len(letters) > 8 and sum(c.isupper() for c in letters) > 0.8 * len(letters)
 
 
+def _unknown_case(title: str) -> bool:
+    return _flat(title) or _shouting(title)
+
+
+@functools.lru_cache(maxsize=8192)
 def _title_case(title: str) -> bool:
     """Most content words capitalised ("Apple Unveils iPhone 15"): capitals say nothing of names."""
     content = [w.text for w in _words(title) if w.key not in lw.FUNCTION and w.text[:1].isalpha()]
     return len(content) >= 3 and sum(w[:1].islower() for w in content) <= 1
 
 
-def _casing(titles: Sequence[str]) -> dict[str, str]:
+@functools.lru_cache(maxsize=4096)
+def _casing(titles: tuple[str, ...]) -> dict[str, str]:
     """Folded word -> how the sentence-cased titles write it inside a sentence (most common form)."""
     forms: dict[str, Counter[str]] = {}
     for title in titles:
-        if _flat(title) or _shouting(title) or _title_case(title):
+        if _unknown_case(title) or _title_case(title):
             continue
         for w in _words(title)[1:]:
             if not w.start:
@@ -163,30 +172,35 @@ def _casing(titles: Sequence[str]) -> dict[str, str]:
 
 
 def _recase(words: Sequence[_Word], title: str, casing: Mapping[str, str]) -> list[str]:
-    if not (_flat(title) or _shouting(title)):
+    if not (_unknown_case(title)):
         return [w.text for w in words]
     out = [casing.get(w.key, w.text.lower() if _shouting(title) else w.text) for w in words]
     return out
 
 
 def _term_weight(t: str, weights: Mapping[str, float]) -> float:
-    # Figures separate events but make poor labels on their own ("3rd 2023 Russian media").
-    x = weights.get(t, 0.0)
-    return x * _FIGURE if _DIGIT.search(t) else x
+    return weights.get(t, 0.0)
 
 
 def _weight(w: _Word, weights: Mapping[str, float]) -> float:
-    return sum(_term_weight(t, weights) for t in w.terms)
+    get = weights.get
+    return sum(get(t, 0.0) for t in w.terms)
+
+
+@functools.lru_cache(maxsize=8192)
+def _title_terms(title: str) -> frozenset[str]:
+    return frozenset(t for w in _words(title) for t in w.terms)
 
 
 def _shared(titles: Sequence[str], weights: Mapping[str, float]) -> dict[str, float]:
-    """The story's term weights, each scaled by the share of the given titles that use the term:
-    a word several reports put in their titles names the event better than one title's word."""
+    """The story's term weights, each scaled by the share of the given titles that use the term
+    (a word several reports put in their titles names the event better than one title's word),
+    figures scaled down (they separate events but make poor labels on their own: "3rd 2023")."""
     df: Counter[str] = Counter()
     for title in titles:
-        df.update({t for w in _words(title) for t in w.terms})
+        df.update(_title_terms(title))
     n = max(1, len(titles))
-    return {t: x * (0.25 + 0.75 * df[t] / n) if df[t] else x * 0.25 for t, x in weights.items()}
+    return {t: x * (0.25 + 0.75 * df[t] / n) * (_FIGURE if _DIGIT.search(t) else 1.0) for t, x in weights.items()}
 
 
 def _best_span(
@@ -258,9 +272,9 @@ def name_story(members: Sequence[Member], weights: Mapping[str, float], max_word
     main = _main_language(titled)
     pool = [m for m in titled if main is None or m.language in (main, None)] or titled
     cleaned = [clean_title(m.title, m.source) for m in pool]
-    casing = _casing([clean_title(m.title, m.source) for m in titled])
+    casing = _casing(tuple(clean_title(m.title, m.source) for m in titled))
     weights = _shared(cleaned, weights)
-    mass = sum(sorted((_capped(t, x) for t, x in weights.items()), reverse=True)[:max_words]) or 1.0
+    mass = sum(sorted(weights.values(), reverse=True)[:max_words]) or 1.0
 
     best_label: tuple[float, str] = (-1.0, "")
     best_head: tuple[float, int] = (-1.0, 0)
@@ -268,7 +282,7 @@ def name_story(members: Sequence[Member], weights: Mapping[str, float], max_word
         words = _words(title)
         if not words:
             continue
-        quality = 0.85 if _flat(title) or _shouting(title) else 1.0
+        quality = 0.85 if _unknown_case(title) else 1.0
         head_quality = 0.6 if quality < 1.0 else 1.0
         cover, i, j = _best_span(words, weights, mass, max_words)
         if j > i:
@@ -287,12 +301,8 @@ def name_story(members: Sequence[Member], weights: Mapping[str, float], max_word
     return Names(headline, label)
 
 
-def _capped(term: str, weight: float) -> float:
-    return weight * _FIGURE if _DIGIT.search(term) else weight
-
-
 def _recased_title(title: str, casing: Mapping[str, str]) -> str:
-    if not (_flat(title) or _shouting(title)):
+    if not (_unknown_case(title)):
         return title
     parts = title.split()
     out = []
