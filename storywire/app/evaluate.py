@@ -93,16 +93,27 @@ def _names_and_search(args: argparse.Namespace, embedder: Any, settings: Any) ->
     return 0
 
 
-def replay(items: Sequence[Any], vectors: Any, model: str, settings: Any) -> tuple[list[Any], list[Any]]:
-    """Each article with its (merge-resolved) story, and every story's last public snapshot."""
+def replay(
+    items: Sequence[Any], vectors: Any, model: str, settings: Any, batch: int = 50
+) -> tuple[list[Any], list[Any]]:
+    """Each article with its (merge-resolved) story, and every story's last public snapshot: the
+    core replay of ``enrich.eval.run_core`` (the service's batches; dormant stories found again
+    through the snapshots emitted), in the order given (publication order from ``load_dataset``)."""
     from enrich.cluster import Clusterer
     from enrich.eval import with_vectors
+    from enrich.lookup import MemoryLookup
     from storywire.messages import EnrichedArticle
 
     embedded = with_vectors(items, vectors, model)
-    core = Clusterer(settings)
-    got = core.assign_batch(embedded)
-    latest = {s.id: s.public() for s in core.take_changes()}
+    lookup = MemoryLookup()
+    core = Clusterer(settings, lookup)
+    got = []
+    latest: dict[str, Any] = {}
+    for start in range(0, len(embedded), batch):
+        got += core.assign_batch(embedded[start : start + batch])
+        changes = core.take_changes()
+        lookup.add(changes)
+        latest |= {s.id: s.public() for s in changes}
     articles = [
         EnrichedArticle.model_validate(
             a.model_dump() | {"story_id": a_story, "similarity": g.similarity, "story_label": latest[a_story].label}
