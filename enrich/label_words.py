@@ -130,7 +130,9 @@ NO_CROSS = frozenset(
     }
 )
 # A span ending right before these names who said it, not what happened ("U.S. Coast Guard says").
-ATTRIBUTION = frozenset({"says", "said", "say", "according", "claims", "reports", "confirms", "tells", "told"})
+ATTRIBUTION = frozenset(
+    {"says", "said", "say", "according", "claims", "reports", "reported", "confirms", "tells", "told"}
+)
 # Fillers that make a poor label wherever they are ("at least", "more than", "au moins").
 FILLERS = frozenset({"least", "than", "moins", "mindestens", "menos", "almeno"})
 # Common headline verbs: a subject ends right before one ("Major earthquake off Noto Peninsula | triggers

@@ -219,6 +219,7 @@ def _best_span(
         cover = 0.0
         filler = 0
         has_verb = False
+        told = False  # "Russian media reported a drone strike": who told it, not what happened
         for j in range(i, min(n, i + max_words)):
             w = words[j]
             fresh = [t for t in w.terms if t not in seen]
@@ -227,6 +228,7 @@ def _best_span(
             if ws[j] == 0.0 and w.key not in lw.FUNCTION and w.key not in lw.VERBS:
                 filler += 1
             has_verb = has_verb or w.key in lw.VERBS
+            told = told or (j > i and w.key in lw.ATTRIBUTION)
             if w.key in lw.FILLERS:
                 filler += 3
             nxt = words[j + 1].key if j + 1 < n and not w.end else ""
@@ -245,6 +247,7 @@ def _best_span(
                 score *= 0.6 if present and w.key not in lw.INTRANSITIVE else 1.0
                 score *= 0.75 if size == 2 else 1.0
                 score *= 0.92**filler
+                score *= 0.7 if told else 1.0
                 if score > best[0] + 1e-12:
                     best = (score, i, j + 1)
             if w.end or (j + 1 < n and (words[j + 1].key in lw.NO_CROSS or words[j + 1].key in lw.FILLERS)):

@@ -252,18 +252,23 @@ def story_knn_body(q: StoryQuery, vector: Sequence[float], n: int, min_sim: floa
 
 
 def member_body(q: str, n: int) -> dict[str, Any]:
-    """Articles matching the text, one (the best) per story, best first."""
+    """Articles matching the text, one (the best) per story, best first. Each query stem is also a
+    named clause that adds nothing to the score: the hit's ``matched_queries`` say which of the
+    query's words the article holds anywhere in its text (``member_words``)."""
     body = text_body(q, ["title^3", "summary"], [], n)
+    named = [{"term": {"stems": {"value": t, "_name": t, "boost": 0.0}}} for t in dict.fromkeys(analysis.terms(q))]
+    body["query"]["bool"]["should"] = named
     body |= {"collapse": {"field": "story_id"}, "_source": ["story_id", "title"]}
     return body
 
 
-def member_titles(response: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Story id -> the titles of its members that matched the text (what ``search.rank`` reads too)."""
-    out: dict[str, list[str]] = {}
+def member_words(response: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Story id -> the query's stems its best matching article holds (title or text)."""
+    out: dict[str, set[str]] = {}
     for h in response["hits"]["hits"]:
-        src = h["_source"]
-        out.setdefault(str(src["story_id"]), []).append(str(src.get("title") or ""))
+        words = out.setdefault(str(h["_source"]["story_id"]), set())
+        words.update(analysis.stems_of(str(h["_source"].get("title") or "")))
+        words.update(str(m) for m in h.get("matched_queries") or ())
     return out
 
 

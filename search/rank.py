@@ -62,18 +62,21 @@ def story_fields(source: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def coverage(query: Query, source: Mapping[str, Any], more: Sequence[str] = ()) -> float:
-    """The share of the query's words the story's texts hold (1 when it matches, as a watch rule
-    would); figures count double, since "iPhone 15" and "iPhone 16" differ only there. ``more``:
-    titles of its members that matched the text (a story told in French holds "earthquake" in
-    its one English report)."""
-    fields = [*story_fields(source), *more]
-    if query.matches(fields):
+def vocabulary(source: Mapping[str, Any]) -> set[str]:
+    return {t for f in story_fields(source) for t in analysis.stems_of(f)}
+
+
+def coverage(query: Query, source: Mapping[str, Any], known: set[str], more: set[str] | None = None) -> float:
+    """The share of the query's words the story holds (1 when it matches, as a watch rule would):
+    in its texts, or (``more``) in the text of its member that matched. Figures count double,
+    since "iPhone 15" and "iPhone 16" differ only there. Words that no candidate holds (``known``
+    lacks them: a place name nobody wrote) say nothing of any story and are not counted."""
+    if query.matches(story_fields(source)):
         return 1.0
-    vocabulary = {t for f in fields for t in analysis.stems_of(f)}
-    weights = {t: 2.0 if t.isdigit() else 1.0 for t in query.all_terms}
+    words = vocabulary(source) | (more or set())
+    weights = {t: 2.0 if t.isdigit() else 1.0 for t in query.all_terms if t in known}
     total = sum(weights.values())
-    return 0.9 * sum(w for t, w in weights.items() if t in vocabulary) / total if total else 0.0
+    return 0.9 * sum(w for t, w in weights.items() if t in words) / total if total else 0.0
 
 
 def score(
@@ -82,17 +85,21 @@ def score(
     lists: int,
     k: int,
     query: Query | None,
-    matched: Mapping[str, Sequence[str]] | None = None,
+    matched: Mapping[str, set[str]] | None = None,
 ) -> list[tuple[Mapping[str, Any], float]]:
     """The fused candidates that passed the filters, best first, each with its 0..1 score."""
     kept = [(i, docs[i], r) for i, r in fused if i in docs]
     if not kept:
         return []
     newest = max(_time(src["last_seen"]) for _, src, _ in kept)
+    known: set[str] = set()
+    if query is not None:
+        for i, src, _ in kept:
+            known |= vocabulary(src) | (matched or {}).get(i, set())
     best = lists / (k + 1.0)
     out = []
     for i, src, r in kept:
-        cover = coverage(query, src, (matched or {}).get(i, ())) if query is not None else 0.0
+        cover = coverage(query, src, known, (matched or {}).get(i)) if query is not None else 0.0
         relevance = 0.5 * min(1.0, r / best) + 0.5 * cover
         out.append((src, round(relevance * prior(src, newest), 4)))
     out.sort(key=lambda item: -item[1])  # stable: ties keep the fused order

@@ -69,7 +69,7 @@ class SearchService:
                 parsed: analysis.Query | None = analysis.Query.parse(q.q)
             except ValueError:
                 parsed = None
-            matched = s.member_titles(responses[1])
+            matched = s.member_words(responses[1])
             ranked = rank.score(fused, docs, len(rankings), self.settings.rrf_k, parsed, matched)
             ordered = rank.collapse(s.reorder(ranked, q.sort, "last_seen"))
             start = (q.page - 1) * q.size
