@@ -1,4 +1,4 @@
-"""The shipped watch rule "kremlin drone" (alerts.yaml) fires on the Kremlin drone incident:
+"""The shipped watch rule "kremlin drone" (config/alerts.yaml) fires on the Kremlin drone incident:
 the two seed reports (../shared/seeds, written very differently) through the real embedder,
 the real clusterer and the real alert engine. Skips when the seeds are absent."""
 
@@ -40,7 +40,7 @@ def test_the_shipped_kremlin_drone_watch_fires_on_the_two_seed_reports(shared_di
     story = latest[sid]
     assert "kremlin" in story.label.lower() and "drone" in story.label.lower(), story.label
 
-    rules = load_rules(ROOT / "alerts.yaml")
+    rules = load_rules(ROOT / "config" / "alerts.yaml")
     watch = next(r for r in rules.rules if r.name == "watch-kremlin")
     assert watch.parsed.matches(story)
     states: dict = {}
