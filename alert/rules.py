@@ -52,6 +52,7 @@ from storywire.messages import Story
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_MAX_DURATION_S = 366 * 86400  # a rule's window or age of a year or more is a typo, not a rule
 
 
 def _duration(value: Any) -> Any:
@@ -59,8 +60,10 @@ def _duration(value: Any) -> Any:
         m = _DURATION.match(value)
         if not m:
             raise ValueError("expected a duration like 90s, 30m, 2h, 1d")
-        return timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
+        value = float(m.group(1)) * _UNIT[m.group(2)]
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not value <= _MAX_DURATION_S:  # also NaN
+            raise ValueError("a duration of at most 366 days")
         return timedelta(seconds=value)
     return value
 
