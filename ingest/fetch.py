@@ -54,10 +54,10 @@ from ingest.errors import (
     TransportError,
     UnsupportedScheme,
 )
-from ingest.schedule import parse_retry_after
 from ingest.settings import IngestSettings
 from ingest.text import MAX_URL_CHARS
 from ingest.transport import PinnedBackend, fetch_scope, pin, time_left
+from storywire.backoff import retry_after_s
 
 Resolver = Callable[[str, int], list[str]]
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -318,7 +318,7 @@ class Fetcher:
         if status == 410:
             raise Gone("410 Gone", status)
         if status in (429, 503):
-            delay = parse_retry_after(headers.get("retry-after"), datetime.now(UTC))
+            delay = retry_after_s(headers.get("retry-after"), datetime.now(UTC))
             raise RateLimited(f"{status}, retry after {delay}s", status, delay)
         if not 200 <= status < 300:
             raise HttpStatusError(f"HTTP {status}", status)

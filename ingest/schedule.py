@@ -14,12 +14,12 @@ import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
+
+from storywire.backoff import delay_s, http_date
 
 _PERIODS = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0, "yearly": 365 * 86400.0}
 _MAX_AGE = re.compile(r"(?:^|[,\s])(?:s-)?max-age\s*=\s*\"?(\d{1,10})")
-MAX_RETRY_AFTER_S = 7 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -55,33 +55,10 @@ def cache_hint_s(headers: Mapping[str, str], now: datetime) -> float | None:
         return float(m.group(1))
     expires = headers.get("expires")
     if expires:
-        when = _http_date(expires)
+        when = http_date(expires)
         if when is not None:
             return max(0.0, (when - now).total_seconds())
     return None
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from now (delta-seconds or an HTTP date), capped at a week."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER_S)
-    when = _http_date(value)
-    if when is None:
-        return None
-    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER_S)
-
-
-def _http_date(value: str) -> datetime | None:
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when
 
 
 def _jittered(seconds: float, jitter: float, rng: random.Random) -> float:
@@ -103,9 +80,7 @@ def next_after_success(
 
 def backoff_s(error_count: int, policy: Policy, rng: random.Random) -> float:
     """Exponential in the error count, capped, jittered over [delay/2, delay]."""
-    exp = min(max(error_count, 1) - 1, 30)
-    delay: float = min(policy.backoff_base_s * float(2**exp), policy.backoff_max_s)
-    return delay * rng.uniform(0.5, 1.0)
+    return delay_s(max(error_count, 1) - 1, policy.backoff_base_s, policy.backoff_max_s, rand=rng.random)
 
 
 def next_after_failure(

@@ -12,8 +12,8 @@ from ingest.schedule import (
     feed_hint_s,
     next_after_failure,
     next_after_success,
-    parse_retry_after,
 )
+from storywire.backoff import retry_after_s as parse_retry_after
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 POLICY = Policy(min_interval_s=60, max_interval_s=6 * 3600, jitter=0.1, backoff_base_s=60, backoff_max_s=3600)
