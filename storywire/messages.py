@@ -32,6 +32,17 @@ decode the stories topic as ``Story`` and never carry it. Snapshots written befo
 
 so a consumer can send the original bytes to the dead-letter topic with the reason.
 Times are timezone-aware UTC datetimes; a naive datetime is refused rather than guessed.
+
+Values are checked here against the limits the cores need, so every reader (the stages,
+the clusterer's restore, the index, the alerts) refuses the same records and no core
+meets a value it cannot use: floats are finite (``NaN`` and ``Infinity`` are refused,
+and vectors must stay finite and non-zero in float32, the precision the clusterer
+computes in); embeddings and centroids are unit vectors of at most ``MAX_DIMS`` values;
+term weights, versions and sizes are bounded (the constants below). A record outside
+them is malformed: a dead letter, never a crash or a corrupt state.
+
+``raw_article_budget`` is the size an Article may take on ``articles.raw`` so that what
+the later stages add (the embedding, the terms, the story fields) still fits a message.
 """
 
 from __future__ import annotations
@@ -41,11 +52,46 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, TypeVar
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # The version every message type has today; a type whose shape changes in a way readers
 # cannot ignore gets ``VERSION = 2`` of its own (see the rule above).
 SCHEMA_VERSION = 1
+
+
+# --- limits every reader enforces (see the module docstring) -------------------------------
+MAX_DIMS = 4096  # values of an embedding or a centroid
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+UNIT_NORM = (0.5, 2.0)  # an L2-normalised vector's norm, with room for rounding and half precision
+MAX_TERMS = 1024  # entries of EmbeddedArticle.terms (the workers send at most 64)
+MAX_TERM_CHARS = 256  # characters of one term (the workers send at most EMBED_TERM_CHARS)
+MAX_TERM_WEIGHT = 1e6  # one article's weight for a term: sums of small integers (enrich.features)
+MAX_PROFILE_WEIGHT = 1e15  # a story's accumulated weight for a term: exact enough in float32
+MAX_VERSION = 2**53 - 1  # story versions: exact as JSON numbers and Elasticsearch external versions
+MAX_COUNT = 2**31 - 1  # story sizes
+MAX_SCALE = 1e9  # centroid_scale: the norm of a sum of unit vectors, at most the member count
+MAX_SCORE = 1e3  # similarities and join scores (a cosine plus bounded bonuses and penalties)
+
+# --- the size budget of a record on its way through the stages ----------------------------
+EMBED_TERMS = 64  # terms an embedding worker sends (enrich.features.terms' default)
+EMBED_TERM_CHARS = 100  # longer terms are dropped by the worker (no real word is this long)
+BUDGET_DIMS = 1024  # the largest model the budget leaves room for (the default has 384)
+_JSON_FLOAT = 25  # bytes of one float in JSON at most, with its comma: "-1.2345678901234567e-05,"
+RECORD_OVERHEAD = 4096  # a record's key, headers and batch framing (as the poller always left)
+ENRICH_GROWTH = 2048  # story id, label, similarity: what the clusterer adds to an embedded article
+
+
+def stage_growth(dims: int = BUDGET_DIMS) -> int:
+    """Bytes the embedding and enrichment stages may add to a raw article, at most."""
+    embedding = dims * _JSON_FLOAT + 64  # the field, its brackets and the model name
+    terms = EMBED_TERMS * (EMBED_TERM_CHARS * 4 + 32)  # UTF-8 keys, quotes, weights
+    return embedding + terms + ENRICH_GROWTH
+
+
+def raw_article_budget(max_message_bytes: int, dims: int = BUDGET_DIMS) -> int:
+    """The largest Article JSON ingest may produce so that it fits every later stage's topic."""
+    return max(1024, max_message_bytes - RECORD_OVERHEAD - stage_growth(dims))
 
 
 class MessageError(Exception):
@@ -63,16 +109,41 @@ class UnsupportedSchemaVersion(MessageError):
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("datetime must be timezone-aware")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError("datetime is out of range in UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
+def _unit_vector(value: tuple[float, ...]) -> tuple[float, ...]:
+    """A vector the clusterer can use: finite and non-zero in float32, of norm about 1."""
+    if not value:
+        return value
+    vec = np.asarray(value, dtype=np.float64)
+    if np.abs(vec).max() > FLOAT32_MAX:
+        raise ValueError("vector values overflow float32")
+    norm = float(np.linalg.norm(vec.astype(np.float32).astype(np.float64)))
+    if not UNIT_NORM[0] <= norm <= UNIT_NORM[1]:
+        raise ValueError(f"vector is not L2-normalised in float32 (norm {norm:.3g})")
+    return value
+
+
+Vector = Annotated[tuple[float, ...], Field(max_length=MAX_DIMS), AfterValidator(_unit_vector)]
+TermWeights = Annotated[
+    dict[Annotated[str, Field(max_length=MAX_TERM_CHARS)], Annotated[float, Field(ge=0, le=MAX_TERM_WEIGHT)]],
+    Field(max_length=MAX_TERMS),
+]
+ProfileWeights = dict[str, Annotated[float, Field(ge=0, le=MAX_PROFILE_WEIGHT)]]
+Score = Annotated[float, Field(ge=-MAX_SCORE, le=MAX_SCORE)]
+
+
 class Message(BaseModel):
     """Base of every message: frozen, versioned per type, tolerant of fields added later."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
     # The newest version of this type this build reads and writes; versions 1..VERSION are read.
     VERSION: ClassVar[int] = SCHEMA_VERSION
@@ -136,16 +207,16 @@ class EmbeddedArticle(Article):
     worker, a hand-made message), the clusterer computes them itself, with the same result.
     """
 
-    embedding: tuple[float, ...]
+    embedding: Vector  # empty: no vector (the clusterer refuses it, the index writes the text alone)
     model: str
-    terms: dict[str, float] = Field(default_factory=dict)
+    terms: TermWeights = Field(default_factory=dict)
 
 
 class EnrichedArticle(EmbeddedArticle):
     """An EmbeddedArticle assigned to a story."""
 
     story_id: str
-    similarity: float
+    similarity: Score
     story_label: str
 
 
@@ -158,14 +229,14 @@ class StoryStatus(StrEnum):
 class StoryArticle(BaseModel):
     """The few fields of a member article that a story snapshot carries."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str
     title: str
     url: str
     source: str
     published: UtcDatetime
-    similarity: float | None = None  # to the story when it joined (orders top_articles)
+    similarity: Score | None = None  # to the story when it joined (orders top_articles)
     language: str | None = None
 
 
@@ -173,17 +244,17 @@ class Story(Message):
     """A snapshot of a story as everyone reads it; ``version`` grows by one on every change."""
 
     id: str
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     label: str
     # The full title of the story's most representative report (outlet suffix removed).
     headline: str = ""
     keywords: tuple[str, ...] = ()
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_COUNT)
     sources: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     first_seen: UtcDatetime
     last_seen: UtcDatetime
-    centroid: tuple[float, ...] = ()
+    centroid: Vector = ()
     top_articles: tuple[StoryArticle, ...] = ()
     status: StoryStatus = StoryStatus.ACTIVE
     merged_into: str | None = None
@@ -196,10 +267,10 @@ class StoryRestore(BaseModel):
     nobody else reads: sum of member vectors = centroid * centroid_scale; the weighted terms;
     the member article ids (so a replayed article is recognised)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
-    centroid_scale: float | None = None
-    profile: dict[str, float] = Field(default_factory=dict)
+    centroid_scale: Annotated[float, Field(ge=0, le=MAX_SCALE)] | None = None
+    profile: ProfileWeights = Field(default_factory=dict)
     members: tuple[str, ...] = ()
 
 

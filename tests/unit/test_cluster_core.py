@@ -271,8 +271,11 @@ def test_empty_or_non_finite_embeddings_are_refused() -> None:
     core = Clusterer()
     with pytest.raises(InvalidEmbedding):
         core.assign(art("empty", "No vector", ()))
+    # Decoding refuses such a vector (tests/unit/test_messages.py); the core checks again
+    # for messages built without validation.
+    bad = art("nan", "Bad vector", vec("x", 0)).model_copy(update={"embedding": (float("nan"),) * DIMS})
     with pytest.raises(InvalidEmbedding):
-        core.assign(art("nan", "Bad vector", (float("nan"),) + (0.0,) * (DIMS - 1)))
+        core.assign(bad)
     assert core.active_count == 0
 
 
