@@ -27,14 +27,13 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from alert.errors import DeliveryFailed, DeliveryRejected
 from alert.render import email_message, slack_payload
 from alert.settings import AlertSettings
 from storywire.backoff import delay_s, retry_after_s
-from storywire.bus import encode, key_bytes
+from storywire.bus import Producer, encode, key_bytes
 from storywire.messages import Alert, utcnow
 
 Link = Callable[[str], str]
@@ -161,7 +160,7 @@ def _smtp_reason(exc: smtplib.SMTPException) -> str:
 class TopicChannel:
     name = "topic"
 
-    def __init__(self, producer: KafkaProducer, topic: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, producer: Producer, topic: str, timeout_s: float = 60.0) -> None:
         self.producer = producer
         self.topic = topic
         self.timeout_s = timeout_s

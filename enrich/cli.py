@@ -28,14 +28,15 @@ LIVE_MAX_POLL_AGE_S = 600.0
 
 
 def _observe(port: int, service: Any, kafka: Any, group: str, topics: list[str]) -> Callable[[], None]:
-    """/readyz (ready while the loop keeps polling), /livez, /metrics and the group's lag; returns the closer."""
+    """/readyz (ready while the loop keeps polling and delivering), /livez, /metrics and the group's lag;
+    returns the closer."""
     from storywire.lag import LagMonitor
     from storywire.runtime import OpsServer, heartbeat_health, heartbeat_live
 
     last = lambda: service.last_poll  # noqa: E731
     ops = OpsServer(
         port,
-        health=heartbeat_health(last, READY_MAX_POLL_AGE_S),
+        health=heartbeat_health(last, READY_MAX_POLL_AGE_S, extra=service.loop.health),
         live=heartbeat_live(last, LIVE_MAX_POLL_AGE_S),
     )
     lag = LagMonitor(kafka, group, topics).start()
@@ -50,9 +51,10 @@ def _observe(port: int, service: Any, kafka: Any, group: str, topics: list[str])
 def _embed(args: argparse.Namespace) -> int:
     from enrich.embed_worker import EmbedWorker
     from enrich.settings import EnrichSettings
-    from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
+    from storywire.bus import Topics, ensure_topics, group_id, make_consumer
     from storywire.commands import CommandError
     from storywire.config import Settings, load
+    from storywire.delivery import broker_limits, renewable_producer
     from storywire.embedder import EmbedderError, load_embedder
     from storywire.runtime import Stopper
 
@@ -67,8 +69,9 @@ def _embed(args: argparse.Namespace) -> int:
     ensure_topics(settings.kafka, topics)
     group = group_id(settings.kafka, enrich.embed_group, "embed")
     consumer = make_consumer(settings.kafka, group, [topics.raw])
-    producer = make_producer(settings.kafka)
-    worker = EmbedWorker(enrich, topics, embedder, consumer, producer)
+    producer = renewable_producer(settings.kafka)
+    limits = broker_limits(settings.kafka, [topics.embedded, topics.dlq])
+    worker = EmbedWorker(enrich, topics, embedder, consumer, producer, limits=limits, stop=stop)
     close_ops = _observe(enrich.embed_ops_port, worker, settings.kafka, group, [topics.raw])
     log.info("embed worker started", extra={"model": embedder.name, "dim": embedder.dim, "topic": topics.raw})
     try:
@@ -84,12 +87,13 @@ def _cluster(args: argparse.Namespace) -> int:
     from elasticsearch import Elasticsearch
 
     from enrich.cluster import Clusterer
-    from enrich.cluster_service import ClusterService, RestoreError, read_snapshots
+    from enrich.cluster_service import ClusterService, RestoreError, read_snapshots, restorable
     from enrich.es_lookup import EsStoryLookup
     from enrich.settings import EnrichSettings
-    from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
+    from storywire.bus import Topics, ensure_topics, group_id, make_consumer
     from storywire.commands import CommandError
     from storywire.config import Settings, load
+    from storywire.delivery import broker_limits, renewable_producer
     from storywire.runtime import Stopper
 
     settings = Settings.load()
@@ -102,14 +106,15 @@ def _cluster(args: argparse.Namespace) -> int:
     lookup = EsStoryLookup(es, f"{settings.es.index_prefix}-stories")
     core = Clusterer(enrich, lookup)
     try:
-        core.restore(read_snapshots(settings.kafka, topics.stories))
+        core.restore(restorable(read_snapshots(settings.kafka, topics.stories)))
     except RestoreError as exc:
         raise CommandError(str(exc)) from exc
     log.info("clusterer restored", extra={"active": core.active_count, "topic": topics.stories})
     group = group_id(settings.kafka, enrich.cluster_group, "cluster")
     consumer = make_consumer(settings.kafka, group, [topics.embedded])
-    producer = make_producer(settings.kafka)
-    service = ClusterService(enrich, topics, core, consumer, producer, lookup)
+    producer = renewable_producer(settings.kafka)
+    limits = broker_limits(settings.kafka, [topics.enriched, topics.stories, topics.dlq])
+    service = ClusterService(enrich, topics, core, consumer, producer, lookup, limits=limits, stop=stop)
     close_ops = _observe(enrich.cluster_ops_port, service, settings.kafka, group, [topics.embedded])
     try:
         service.run(stop)

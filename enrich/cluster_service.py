@@ -3,8 +3,9 @@
 Run exactly one per pipeline (a consumer group of one; a second process only waits as a
 standby). On start it reads the compacted stories topic to its end and restores the
 core from those snapshots, then resumes the embedded topic from the group's committed
-offsets. Per batch: decode (poison -> dead letters), assign in order, produce the
-EnrichedArticles and the latest snapshot of every changed story, flush, commit. A crash
+offsets. Per batch, through the stages' one rule (``storywire.consume.StageLoop``):
+decode (poison -> dead letters), assign in order, produce the EnrichedArticles and the
+latest snapshot of every changed story, check every acknowledgement, commit. A crash
 between flush and commit replays the batch: its articles are then duplicates of
 members the snapshots already hold, so they are re-announced with their story and not
 counted again. The same input order gives the same stories, with or without restarts.
@@ -16,6 +17,10 @@ counted again. The same input order gives the same stories, with or without rest
                              late article needed dormant stories: the batch is not
                              committed, the process stops and is restarted
     RestoreError             the stories topic cannot be read to its end: do not start
+
+A snapshot the restore cannot use (not a valid StorySnapshot, or a centroid of another
+size than the first story's) is skipped with a log line: its story is not restored, and
+no value it holds is ever emitted again.
 """
 
 from __future__ import annotations
@@ -23,20 +28,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 from kafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from enrich.cluster import Assignment, Clusterer, embedding_problem
-from enrich.es_lookup import EsStoryLookup
+from enrich.es_lookup import EsStoryLookup, LookupUnavailable
 from enrich.lookup import MemoryLookup
 from enrich.settings import EnrichSettings
-from storywire.bus import DeadLetters, Decoded, Topics, decode_records, encode, key_bytes, poll_records
+from storywire.bus import Consumer, Decoded, Producer, ReadingConsumer, Record, Topics, encode, key_bytes, poll_records
 from storywire.config import KafkaSettings
-from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, StorySnapshot, decode
-from storywire.runtime import Progress, commit_after_batch, mark_success
+from storywire.consume import Outputs, StageLoop
+from storywire.delivery import Delivery, Limits, Stopped
+from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, StorySnapshot, StoryStatus, decode
+from storywire.runtime import Progress
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,7 @@ class RestoreError(Exception):
 
 
 def read_snapshots(
-    kafka: KafkaSettings, topic: str, consumer: Any | None = None, stall_s: float = 120.0
+    kafka: KafkaSettings, topic: str, consumer: ReadingConsumer | None = None, stall_s: float = 120.0
 ) -> Iterator[StorySnapshot]:
     """Every snapshot on the stories topic up to its current end, streamed (undecodable ones are skipped).
 
@@ -101,8 +107,26 @@ def read_snapshots(
             consumer.close()
 
 
+def restorable(snapshots: Iterable[StorySnapshot]) -> Iterator[StorySnapshot]:
+    """The snapshots a restore can take: active ones with a centroid of the first one's size.
+
+    A stories topic that mixes two models' vectors would otherwise stop the clusterer at
+    every start (``DimensionMismatch``); the odd stories are skipped with a log line.
+    """
+    dim = 0
+    for snap in snapshots:
+        size = len(snap.centroid)
+        if snap.status is StoryStatus.ACTIVE and size:
+            if dim and size != dim:
+                log.warning("snapshot skipped", extra={"story": snap.id, "error": f"centroid of {size}, not {dim}"})
+                continue
+            dim = dim or size
+        yield snap
+
+
 def enriched(article: EmbeddedArticle, got: Assignment) -> EnrichedArticle:
-    # The terms were for the clusterer; downstream stages do not need them.
+    # The terms were for the clusterer; downstream stages do not need them. Validated: a
+    # value the core computed wrongly (a similarity of NaN) refuses this article alone.
     return EnrichedArticle.model_validate(
         article.model_dump()
         | {"terms": {}, "story_id": got.story_id, "similarity": got.similarity, "story_label": got.label}
@@ -117,39 +141,49 @@ class ClusterService:
         settings: EnrichSettings,
         topics: Topics,
         core: Clusterer,
-        consumer: Any,
-        producer: Any,
+        consumer: Consumer,
+        producer: Producer,
         lookup: EsStoryLookup | MemoryLookup | None = None,
+        *,
+        limits: Limits | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.lookup = lookup  # told of every snapshot produced, so it knows stories the index has not yet
         self.topics = topics
         self.core = core
-        self.consumer = consumer
-        self.producer = producer
-        self.dead = DeadLetters(producer, topics, "cluster")
-        self.last_poll: float | None = None  # monotonic time of the last poll, for the readiness check
+        self.delivery = Delivery(producer, topics, "cluster", limits=limits, stop=stop)
+        # Without the stories index the core's state after a half-assigned batch is unsure:
+        # the process stops and restores from the stories topic (see the module).
+        self.loop = StageLoop("cluster", consumer, self.delivery, abort=(LookupUnavailable,))
+
+    @property
+    def consumer(self) -> Consumer:
+        return self.loop.consumer
+
+    @property
+    def last_poll(self) -> float | None:
+        """Monotonic time of the last poll, for the readiness check."""
+        return self.loop.last_poll
 
     def poll_once(self, timeout_ms: int = 1000) -> int:
-        self.last_poll = time.monotonic()
-        records = poll_records(self.consumer, timeout_ms=timeout_ms, max_records=self.settings.cluster_batch_max_size)
-        if not records:
-            mark_success("cluster")  # caught up: nothing to do is progress too
-            return 0
-        n = self.handle(records)
-        commit_after_batch(self.consumer, log)
-        mark_success("cluster")
-        return n
+        records = self.loop.poll(timeout_ms=timeout_ms, max_records=self.settings.cluster_batch_max_size)
+        return self.loop.process(records, EmbeddedArticle, self._assign)
 
-    def handle(self, records: list[Any]) -> int:
-        """Assign, produce and flush one batch (the caller commits afterwards)."""
-        decoded = decode_records(records, EmbeddedArticle, self.dead)
+    def handle(self, records: list[Record]) -> int:
+        """Assign, produce and settle one batch without committing it (a crash before the commit)."""
+        out, done = self.loop.handle(self.loop.decode(records, EmbeddedArticle), self._assign)
+        self.loop.emit(out)
+        self.delivery.settle()
+        return done
+
+    def _assign(self, items: list[Decoded[EmbeddedArticle]], out: Outputs) -> None:
         good: list[Decoded[EmbeddedArticle]] = []
         dim = self.core.dim
-        for d in decoded:
+        for d in items:
             problem = embedding_problem(d.value, dim)
             if problem is not None:
-                self.dead.send(_record_of(records, d), problem)
+                out.reject(d, problem)
                 REJECTED.inc()
                 continue
             dim = dim or len(d.value.embedding)
@@ -157,29 +191,24 @@ class ClusterService:
         started = time.perf_counter()
         assignments = self.core.assign_batch([d.value for d in good])
         BATCH_SECONDS.observe(time.perf_counter() - started)
-        BATCH_SIZE.observe(len(records))
+        BATCH_SIZE.observe(len(items))
         for d, got in zip(good, assignments, strict=True):
             msg = enriched(d.value, got)
-            self.producer.send(self.topics.enriched, key=key_bytes(msg.id), value=encode(msg))
+            out.send(self.topics.enriched, key_bytes(msg.id), encode(msg), d)
             ASSIGNED.labels("duplicate" if got.duplicate else "new_story" if got.new_story else "joined").inc()
         changes = self.core.take_changes()
         if self.lookup is not None:
             self.lookup.add(changes)
         for story in changes:
-            self.producer.send(self.topics.stories, key=key_bytes(story.id), value=encode(story))
-        self.producer.flush()
+            out.send(self.topics.stories, key_bytes(story.id), encode(story))
         SNAPSHOTS.inc(len(changes))
         ACTIVE.set(self.core.active_count)
         log.info("batch clustered", extra={"articles": len(good), "stories_changed": len(changes)})
-        return len(good)
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self.poll_once()
-
-
-def _record_of(records: list[Any], d: Decoded[EmbeddedArticle]) -> Any:
-    for rec in records:
-        if rec.partition == d.partition and rec.offset == d.offset and rec.topic == d.topic:
-            return rec
-    raise LookupError("decoded record not in its batch")
+        self.delivery.stop = self.loop.stop = stop
+        try:
+            while not stop.is_set():
+                self.poll_once()
+        except Stopped:
+            log.info("stopped with a batch not delivered; it is read again on restart")

@@ -83,7 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from index.mappings import ensure_indices, missing_aliases
     from index.settings import crc_checks
     from index.writer import IndexWriter
-    from storywire.bus import Topics, ensure_topics, group_id, make_consumer, make_producer
+    from storywire.bus import Topics, ensure_topics, group_id, make_consumer
+    from storywire.delivery import broker_limits, renewable_producer
     from storywire.lag import LagMonitor
     from storywire.runtime import OpsServer, Stopper, heartbeat_live
 
@@ -104,7 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     writer: list[IndexWriter] = []
     ops = OpsServer(
         index_settings.ops_port,
-        health=combined(es, settings.kafka),
+        # and while the writer's dead letters are acknowledged (storywire.delivery)
+        health=combined(es, settings.kafka, extra=lambda: writer[0].loop.health() if writer else (True, {})),
         live=heartbeat_live(lambda: writer[0].last_beat if writer else None, LIVE_MAX_BEAT_AGE_S),
     )
     try:
@@ -119,8 +121,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_partition_fetch_bytes=index_settings.max_partition_fetch_bytes,
             check_crcs=crc_checks(index_settings),
         )
-        producer = make_producer(settings.kafka)
-        writer.append(IndexWriter(es, consumer, producer, topics, names, index_settings, stop=stop))
+        producer = renewable_producer(settings.kafka)
+        limits = broker_limits(settings.kafka, [topics.dlq])
+        writer.append(IndexWriter(es, consumer, producer, topics, names, index_settings, stop=stop, limits=limits))
         lag = LagMonitor(settings.kafka, group, [topics.enriched, topics.stories]).start()
         try:
             writer[0].run()

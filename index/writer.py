@@ -10,6 +10,12 @@ are committed only when every item has an outcome Elasticsearch acknowledged:
 so an outage holds the batch, nothing is lost, and nothing is committed early. Replays
 overwrite the same ``_id`` (articles) or lose to the indexed external version (stories),
 so the effect in Elasticsearch is exactly once.
+
+The writer keeps a loop of its own (one bulk in flight while the next batch is polled)
+but follows the stages' one rule through ``storywire.consume.StageLoop``'s steps: decode
+and validate (poison -> dead letters), build each document with a record that raises
+dead-lettered alone, every dead letter acknowledged (``Delivery.settle``) before the
+batch's own offsets are committed.
 """
 
 from __future__ import annotations
@@ -25,19 +31,18 @@ from typing import Any
 from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from index.client import IndexNames
 from index.documents import Outcome, article_lines, classify, story_action
 from index.settings import IndexSettings
 from storywire.backoff import Backoff
-from storywire.bus import DeadLetters, Topics, decode_records, poll_records
+from storywire.bus import Consumer, Decoded, Producer, Record, Topics
+from storywire.consume import Outputs, StageLoop
+from storywire.delivery import Delivery, Limits, Stopped
 from storywire.memory import PeriodicReclaim
-from storywire.messages import EnrichedArticle, StorySnapshot
-from storywire.runtime import commit_after_batch, mark_success
+from storywire.messages import EnrichedArticle, Message, StorySnapshot
+from storywire.runtime import mark_success
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,7 @@ class Interrupted(Exception):
 
 @dataclass
 class _Op:
-    record: ConsumerRecord
+    record: Record
     kind: str  # "article" or "story"
     header: dict[str, Any]
     doc: dict[str, Any] | bytes  # bytes: already-serialised JSON
@@ -87,23 +92,23 @@ class IndexWriter:
     def __init__(
         self,
         es: Elasticsearch,
-        consumer: KafkaConsumer,
-        producer: KafkaProducer,
+        consumer: Consumer,
+        producer: Producer,
         topics: Topics,
         names: IndexNames,
         settings: IndexSettings,
         *,
         sleep: Callable[[float], object] | None = None,
         stop: threading.Event | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.es = es
-        self.consumer = consumer
-        self.producer = producer
         self.topics = topics
         self.names = names
         self.settings = settings
-        self.dead = DeadLetters(producer, topics, "index")
         self.stop = stop or threading.Event()
+        self.delivery = Delivery(producer, topics, "index", limits=limits, stop=self.stop)
+        self.loop = StageLoop("index", consumer, self.delivery)
         self._sleep = sleep or self.stop.wait
         self._reclaim = PeriodicReclaim(settings.reclaim_s)
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
@@ -124,7 +129,7 @@ class IndexWriter:
         written. A stop during an outage leaves the batches uncommitted (they are re-read).
         """
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-bulk")
-        inflight: tuple[Future[None], list[ConsumerRecord]] | None = None
+        inflight: tuple[Future[None], list[Record]] | None = None
         try:
             while not self.stop.is_set():
                 records = self._collect()
@@ -137,8 +142,8 @@ class IndexWriter:
                 self._reclaim()
             if inflight is not None:
                 self._finish(*inflight)
-        except Interrupted:
-            log.info("stopped while waiting for elasticsearch; the batch stays uncommitted")
+        except (Interrupted, Stopped):
+            log.info("stopped while waiting for elasticsearch or kafka; the batch stays uncommitted")
         finally:
             pool.shutdown(wait=True)
 
@@ -153,22 +158,22 @@ class IndexWriter:
         self._finish_records(records)
         return len(records)
 
-    def _finish(self, written: Future[None], records: list[ConsumerRecord]) -> None:
+    def _finish(self, written: Future[None], records: list[Record]) -> None:
         written.result()  # re-raises Interrupted (or a bug) from the worker
         self._finish_records(records)
 
-    def _finish_records(self, records: list[ConsumerRecord]) -> None:
-        self.producer.flush()  # dead letters of this batch are acknowledged
-        self._commit(records)
+    def _finish_records(self, records: list[Record]) -> None:
+        self.delivery.settle()  # every dead letter of this batch is acknowledged
+        # A rebalance may refuse the commit; the partitions' owner then re-reads and rewrites (idempotently).
+        self.loop.commit(records)
         self.processed += len(records)
         BATCH_SIZE.observe(len(records))
-        mark_success("index")
 
-    def _collect(self) -> list[ConsumerRecord]:
+    def _collect(self) -> list[Record]:
         """One bulk's worth: poll until ``bulk_max_docs`` records or ``flush_ms`` after the first."""
         limit = self.settings.bulk_max_docs
         self.last_beat = time.monotonic()
-        records = poll_records(self.consumer, self.settings.poll_timeout_ms, limit)
+        records = self.loop.poll(self.settings.poll_timeout_ms, limit)
         if not records:
             mark_success("index")  # caught up: nothing to do is progress too
             return records
@@ -177,27 +182,34 @@ class IndexWriter:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            more = poll_records(self.consumer, remaining_ms, limit - len(records))
+            more = self.loop.poll(remaining_ms, limit - len(records))
             if not more:
                 break
             records += more
         return records
 
-    def _ops(self, records: list[ConsumerRecord]) -> list[_Op]:
-        by_pos = {(r.topic, r.partition, r.offset): r for r in records}
+    def _ops(self, records: list[Record]) -> list[_Op]:
+        """The batch's bulk operations; a record that does not decode or build is dead-lettered."""
         ops: list[_Op] = []
-        articles = decode_records([r for r in records if r.topic == self.topics.enriched], EnrichedArticle, self.dead)
-        for a in articles:
-            header, line = article_lines(self.names.articles, a.value)
-            op = _Op(by_pos[(a.topic, a.partition, a.offset)], "article", header, line, a.value.fetched.timestamp())
-            ops.append(op)
+
+        def build(items: list[Decoded[Message]], out: Outputs) -> None:
+            ops.extend([self._op(d) for d in items])  # all or nothing, so a retry alone adds no twin
+
+        arts = self.loop.decode([r for r in records if r.topic == self.topics.enriched], EnrichedArticle)
         # As StorySnapshot: the stories index keeps the clusterer's restore state, unindexed,
         # so that the clusterer can revive a dormant story from it (enrich.es_lookup).
-        stories = decode_records([r for r in records if r.topic == self.topics.stories], StorySnapshot, self.dead)
-        for s in stories:
-            header, doc = story_action(self.names.stories, s.value)
-            ops.append(_Op(by_pos[(s.topic, s.partition, s.offset)], "story", header, doc))
+        stories = self.loop.decode([r for r in records if r.topic == self.topics.stories], StorySnapshot)
+        out, _ = self.loop.handle([*arts, *stories], build)
+        self.loop.emit(out)
         return ops
+
+    def _op(self, d: Decoded[Message]) -> _Op:
+        if isinstance(d.value, EnrichedArticle):
+            header, line = article_lines(self.names.articles, d.value)
+            return _Op(d.record, "article", header, line, d.value.fetched.timestamp())
+        assert isinstance(d.value, StorySnapshot)
+        header, doc = story_action(self.names.stories, d.value)
+        return _Op(d.record, "story", header, doc)
 
     def _write(self, ops: list[_Op]) -> None:
         pending = ops
@@ -282,23 +294,13 @@ class IndexWriter:
 
     def _reject(self, op: _Op, error: str) -> None:
         DOCS.labels(op.kind, Outcome.REJECT.value).inc()
-        self.dead.send(op.record, f"elasticsearch refused the document: {error}")
+        self.delivery.dead_letter(op.record, f"elasticsearch refused the document: {error}")
 
     def _wait(self) -> None:
         delay = self.backoff.next_delay()
         self._sleep(delay)
         if self.stop.is_set():
             raise Interrupted
-
-    def _commit(self, records: list[ConsumerRecord]) -> None:
-        """Commit exactly what this batch held (not the consumer's position, which may be ahead)."""
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            if tp not in offsets or offsets[tp].offset <= r.offset:
-                offsets[tp] = OffsetAndMetadata(r.offset + 1, "", -1)
-        # A rebalance may refuse it; the partitions' owner then re-reads and rewrites (idempotently).
-        commit_after_batch(self.consumer, log, offsets=offsets)
 
 
 def _status(item: dict[str, Any]) -> int:

@@ -70,17 +70,19 @@ def _topics(args: argparse.Namespace) -> int:
     settings = Settings.load()
     topics = Topics(settings.kafka.topic_prefix)
     require_kafka(settings.kafka.bootstrap_servers)
-    if args.verb == "ensure":
-        ensure_topics(settings.kafka, topics)
+    changes: dict[str, str] = {}
+    if args.verb == "ensure":  # creates what is missing, raises a max.message.bytes below the setting
+        changes = ensure_topics(settings.kafka, topics)
     admin = KafkaAdminClient(**client_config(settings.kafka))
     try:
         existing = set(admin.list_topics())
     finally:
         admin.close()
-    rows = [{"topic": name, "present": name in existing} for name in topics.all()]
+    rows = [{"topic": name, "present": name in existing, "changed": changes.get(name)} for name in topics.all()]
     if args.json:
         print_json(rows)
     else:
         for row in rows:
-            print(f"{row['topic']:<40} {'present' if row['present'] else 'MISSING'}")
+            done = f"  ({row['changed']})" if row["changed"] else ""
+            print(f"{row['topic']:<40} {'present' if row['present'] else 'MISSING'}{done}")
     return 0 if all(row["present"] for row in rows) else 1

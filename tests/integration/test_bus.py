@@ -7,7 +7,6 @@ import pytest
 
 from devtools.samples import article
 from storywire.bus import (
-    DeadLetters,
     Topics,
     decode_records,
     encode,
@@ -16,8 +15,10 @@ from storywire.bus import (
     make_consumer,
     make_producer,
     poll_records,
+    topic_limits,
 )
 from storywire.config import KafkaSettings
+from storywire.delivery import Delivery
 from storywire.messages import Article
 
 pytestmark = pytest.mark.integration
@@ -46,12 +47,13 @@ def test_round_trip_and_poison_message_to_dead_letters(kafka_settings: KafkaSett
 
     group = f"{kafka_settings.topic_prefix}-g-test"  # its own group: other runs share the broker
     consumer = make_consumer(kafka_settings, group, [topics.raw])
-    dead = DeadLetters(producer, topics, stage="test")
-    decoded = decode_records(_drain(consumer, 7), Article, dead)
+    dead = Delivery(producer, topics, stage="test")
+    decoded = decode_records(_drain(consumer, 7), Article, dead.dead_letter)
+    dead.settle()
     consumer.commit()
     assert sorted(d.value.id for d in decoded) == sorted(a.id for a in good)
-    assert all(d.key == d.value.id for d in decoded)
-    assert dead.count == 2
+    assert all(d.key == d.value.id and d.record.value == encode(d.value) for d in decoded)
+    assert dead.dead_letters == 2
     from prometheus_client import REGISTRY
 
     def sample(name: str, **labels: str) -> float | None:
@@ -106,3 +108,20 @@ def test_stories_topic_is_compacted(kafka_settings: KafkaSettings) -> None:
         time.sleep(0.25)
     admin.close()
     assert "'cleanup.policy', 'compact'" in text or "compact" in text, text
+
+
+def test_ensure_topics_raises_a_lower_message_limit_and_reports_it(kafka_settings: KafkaSettings) -> None:
+    topics = Topics(kafka_settings.topic_prefix)
+    low = kafka_settings.model_copy(update={"max_message_bytes": 200_000})
+    assert set(ensure_topics(low, topics).values()) == {"created"}
+    for _ in range(40):  # a just-created topic's configs can take a moment to be described
+        if len(limits := topic_limits(low, topics.all())) == len(topics.all()):
+            break
+        time.sleep(0.25)
+    assert set(limits.values()) == {200_000}
+
+    changes = ensure_topics(kafka_settings, topics)  # the setting was raised after the topics existed
+    assert changes == {t: f"max.message.bytes 200000 -> {kafka_settings.max_message_bytes}" for t in topics.all()}
+    assert set(topic_limits(kafka_settings, topics.all()).values()) == {kafka_settings.max_message_bytes}
+    assert ensure_topics(kafka_settings, topics) == {}  # nothing left to change
+    assert ensure_topics(low, topics) == {}  # never lowered

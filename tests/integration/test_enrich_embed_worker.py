@@ -34,7 +34,7 @@ def test_worker_embeds_batches_produces_commits_and_dead_letters_poison(kafka_se
     done = 0
     for _ in range(120):
         done += worker.poll_once()
-        if done >= len(sent) and worker.dead.count == 1:
+        if done >= len(sent) and worker.delivery.dead_letters == 1:
             break
     consumer.close()
     assert done == len(sent)

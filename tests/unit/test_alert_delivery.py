@@ -14,6 +14,7 @@ from alert.engine import StoryState
 from alert.errors import DeliveryFailed, DeliveryRejected
 from alert.rules import parse_rules
 from alert.state import AlertState
+from devtools.fakes import FakeClock
 from devtools.receivers import WebhookReceiver
 from devtools.samples import T0, story
 from storywire.messages import Alert
@@ -37,14 +38,6 @@ class Recorder:
         self.sent.append(alert.id)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def make_alert(n: int = 1) -> Alert:
     return Alert(id=f"r/s{n}/0", rule="r", kind="breaking", story=story(f"s{n}"), reason="why", time=T0)
 
@@ -57,7 +50,7 @@ def state(tmp_path: Path) -> Iterator[AlertState]:
 
 
 def test_a_failing_channel_does_not_block_the_others_and_is_retried(tmp_path: Path, state: AlertState) -> None:
-    clock = Clock()
+    clock = FakeClock(1_000_000.0)
     topic, email = Recorder("topic"), Recorder("email")
     with WebhookReceiver() as hook, httpx.Client(timeout=5) as client:
         webhook = WebhookChannel("webhook-0", hook.url, client, lambda s: s, retries=1, sleep=lambda _: None)
@@ -91,13 +84,13 @@ def test_alerts_decided_before_a_crash_are_delivered_after_it(tmp_path: Path) ->
     assert after.load(["s1", "nope"]) == {"s1": st}
     assert after.record({}, [(make_alert(1), ["topic"])], 1.0) == []  # decided once
     topic = Recorder("topic")
-    assert Dispatcher(after, {"topic": topic}, now=Clock()).deliver_due() == 2
+    assert Dispatcher(after, {"topic": topic}, now=FakeClock(1_000_000.0)).deliver_due() == 2
     assert topic.sent == ["r/s1/0", "r/s2/0"]
     after.close()
 
 
 def test_rejections_are_not_retried_and_failures_are_abandoned_after_the_limit(state: AlertState) -> None:
-    clock = Clock()
+    clock = FakeClock(1_000_000.0)
     bad, flaky = Recorder("webhook-0"), Recorder("email")
     bad.fail, flaky.fail = DeliveryRejected, RuntimeError  # a bug in a channel counts as a failure
     d = Dispatcher(state, {"webhook-0": bad, "email": flaky}, backoff_s=1, give_up_after_s=60, now=clock)
@@ -114,7 +107,7 @@ def test_rejections_are_not_retried_and_failures_are_abandoned_after_the_limit(s
 
 def test_an_alert_for_a_channel_no_longer_configured_is_not_stuck(state: AlertState) -> None:
     state.record({}, [(make_alert(), ["webhook-3"])], 0.0)
-    assert Dispatcher(state, {}, now=Clock()).deliver_due() == 1
+    assert Dispatcher(state, {}, now=FakeClock(1_000_000.0)).deliver_due() == 1
     assert state.backlog() == 0
 
 

@@ -58,22 +58,18 @@ def test_logs_carry_named_fields() -> None:
     assert obj["message"] == "feed polled" and obj["feed"] == "f" and obj["entries"] == 3
 
 
-class _BrokerGone:
-    config = {"group_id": "g-outage"}  # noqa: RUF012 - mirrors KafkaConsumer.config
-
-    def poll(self, timeout_ms: int, max_records: int | None) -> dict[object, list[object]]:
-        from kafka.errors import KafkaConnectionError
-
-        raise KafkaConnectionError("connection refused")
-
-
 def test_a_broker_outage_is_a_pause_not_a_crash() -> None:
+    from kafka.errors import KafkaConnectionError
     from prometheus_client import REGISTRY
 
+    from devtools.fakes import FakeConsumer
     from storywire.bus import poll_records
 
+    gone = FakeConsumer(group_id="g-outage")
+    gone.poll_error = KafkaConnectionError("connection refused")
+
     before = REGISTRY.get_sample_value("storywire_consumer_broker_unreachable_total", {"group": "g-outage"}) or 0
-    assert poll_records(_BrokerGone(), timeout_ms=10) == []  # type: ignore[arg-type]
+    assert poll_records(gone, timeout_ms=10) == []
     after = REGISTRY.get_sample_value("storywire_consumer_broker_unreachable_total", {"group": "g-outage"})
     assert after == before + 1
 

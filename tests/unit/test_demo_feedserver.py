@@ -19,29 +19,19 @@ import httpx
 import pytest
 
 from devtools.demo import DemoArticle, DemoFeedServer, FeedServerError, Outlet, load_demo_articles
+from devtools.fakes import FakeWallClock
 
 START = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 ARTICLES = load_demo_articles()
 
 
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+@pytest.fixture
+def clock() -> FakeWallClock:
+    return FakeWallClock(START)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def server(clock: FakeClock) -> Iterator[DemoFeedServer]:
+def server(clock: FakeWallClock) -> Iterator[DemoFeedServer]:
     with DemoFeedServer(clock=clock) as srv:
         yield srv
 
@@ -103,7 +93,7 @@ def _expected(server: DemoFeedServer, now: datetime) -> dict[str, set[tuple[str,
 
 
 def test_every_feed_parses_and_lists_only_released_entries(
-    server: DemoFeedServer, clock: FakeClock, http: httpx.Client
+    server: DemoFeedServer, clock: FakeWallClock, http: httpx.Client
 ) -> None:
     assert server.started_at == START.replace(microsecond=0)
     for elapsed in (0, 25, 200):
@@ -116,7 +106,7 @@ def test_every_feed_parses_and_lists_only_released_entries(
     assert sum(len(rows) for rows in served.values()) == len(ARTICLES)
 
 
-def test_the_breaking_story_grows_with_the_clock(server: DemoFeedServer, clock: FakeClock) -> None:
+def test_the_breaking_story_grows_with_the_clock(server: DemoFeedServer, clock: FakeWallClock) -> None:
     def breaking() -> list[DemoArticle]:
         return [a for a in server.released() if a.story == "quake-serrano-valley"]
 
@@ -141,7 +131,7 @@ def test_feed_urls_name_every_outlet(server: DemoFeedServer, http: httpx.Client)
 
 
 def test_304_on_matching_etag_and_200_once_the_feed_changes(
-    server: DemoFeedServer, clock: FakeClock, http: httpx.Client
+    server: DemoFeedServer, clock: FakeWallClock, http: httpx.Client
 ) -> None:
     url = server.url + "/harbourtimes.example/feed.xml"  # gets a quake article at +20 s
     first = http.get(url)
@@ -160,7 +150,7 @@ def test_304_on_matching_etag_and_200_once_the_feed_changes(
 
 
 def test_304_on_if_modified_since_until_an_article_is_released(
-    server: DemoFeedServer, clock: FakeClock, http: httpx.Client
+    server: DemoFeedServer, clock: FakeWallClock, http: httpx.Client
 ) -> None:
     url = server.url + "/meridianpost.example/feed.json"  # gets a quake article at +40 s
     last_modified = http.get(url).headers["last-modified"]
@@ -173,7 +163,9 @@ def test_304_on_if_modified_since_until_an_article_is_released(
     assert http.get(url, headers={"If-Modified-Since": resp.headers["last-modified"]}).status_code == 304
 
 
-def test_article_links_serve_a_page_once_released(server: DemoFeedServer, clock: FakeClock, http: httpx.Client) -> None:
+def test_article_links_serve_a_page_once_released(
+    server: DemoFeedServer, clock: FakeWallClock, http: httpx.Client
+) -> None:
     early = next(a for a in ARTICLES if a.release_after_s == 0)
     late = next(a for a in ARTICLES if a.release_after_s > 0)
     page = http.get(server.article_url(early))
@@ -206,7 +198,7 @@ def test_head_has_the_headers_and_no_body(server: DemoFeedServer, http: httpx.Cl
     assert head.headers["content-length"] == str(len(get.content))
 
 
-def test_story_keys_are_never_served(server: DemoFeedServer, clock: FakeClock, http: httpx.Client) -> None:
+def test_story_keys_are_never_served(server: DemoFeedServer, clock: FakeWallClock, http: httpx.Client) -> None:
     clock.advance(3600)
     bodies = b"".join(http.get(url).content for _, url, _ in server.feed_urls())
     bodies = re.sub(rb"http://[^\s\"<]+\.html", b"", bodies)  # slugs may echo a story's words
@@ -219,7 +211,7 @@ TRICKY = 'Tom & Jerry <b>"bold"</b> \'quoted\' ]]> </summary> {"json": 1} naïve
 
 
 @pytest.mark.parametrize("fmt", ["rss", "atom", "json"])
-def test_markup_and_quotes_are_escaped(fmt: str, clock: FakeClock, http: httpx.Client) -> None:
+def test_markup_and_quotes_are_escaped(fmt: str, clock: FakeWallClock, http: httpx.Client) -> None:
     outlet = Outlet(name="A & B <News>", host="ab.example", format=fmt, language="en")  # type: ignore[arg-type]
     article = DemoArticle(
         outlet=outlet,
@@ -246,7 +238,7 @@ def test_markup_and_quotes_are_escaped(fmt: str, clock: FakeClock, http: httpx.C
     assert "<b>" not in page.text and "&lt;b&gt;" in page.text
 
 
-def test_lifecycle(clock: FakeClock) -> None:
+def test_lifecycle(clock: FakeWallClock) -> None:
     server = DemoFeedServer(clock=clock)
     with pytest.raises(FeedServerError):
         _ = server.url
@@ -262,7 +254,7 @@ def test_lifecycle(clock: FakeClock) -> None:
         client.get(url + "/")
 
 
-def test_a_fixed_port_that_is_taken_is_a_clear_error(server: DemoFeedServer, clock: FakeClock) -> None:
+def test_a_fixed_port_that_is_taken_is_a_clear_error(server: DemoFeedServer, clock: FakeWallClock) -> None:
     port = int(server.url.rsplit(":", 1)[1])
     with pytest.raises(FeedServerError, match="cannot listen"):
         DemoFeedServer(clock=clock, port=port).start()

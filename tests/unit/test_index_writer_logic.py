@@ -13,9 +13,9 @@ from typing import Any
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import ApiError
 from elasticsearch import ConnectionError as ESConnectionError
-from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 
+from devtools.fakes import FakeConsumer, FakeProducer, FakeRecord
 from devtools.samples import enriched, story
 from index.client import IndexNames
 from index.settings import IndexSettings
@@ -25,49 +25,8 @@ from storywire.bus import Topics
 TOPICS = Topics("t")
 
 
-def _record(topic: str, offset: int, value: bytes, partition: int = 0) -> ConsumerRecord:
-    return ConsumerRecord(topic, partition, -1, offset, 0, 0, b"k", value, [], None, 1, len(value), 0)
-
-
-class FakeConsumer:
-    """The parts of KafkaConsumer that the writer and storywire.bus.poll_records use."""
-
-    config: dict[str, Any] = {"group_id": "fake-index"}  # noqa: RUF012 - read-only, like the real one
-
-    def __init__(self, records: list[ConsumerRecord]) -> None:
-        self.batches = [records]
-        self.commits: list[dict[TopicPartition, Any]] = []
-
-    def highwater(self, partition: TopicPartition) -> int | None:
-        return None  # nothing fetched from a broker, so no lag to report
-
-    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[ConsumerRecord]]:
-        if not self.batches:
-            return {}
-        out: dict[TopicPartition, list[ConsumerRecord]] = {}
-        for r in self.batches.pop(0):
-            out.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
-        return out
-
-    def commit(self, offsets: dict[TopicPartition, Any]) -> None:
-        self.commits.append({tp: o.offset for tp, o in offsets.items()})
-
-
-class _Sent:
-    def get(self, timeout: float) -> None:
-        return None
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, dict[str, bytes]]] = []
-
-    def send(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> _Sent:
-        self.sent.append((topic, value, dict(headers)))
-        return _Sent()
-
-    def flush(self) -> None:
-        pass
+def _record(topic: str, offset: int, value: bytes, partition: int = 0) -> FakeRecord:
+    return FakeRecord(topic, partition, offset, b"k", value)
 
 
 class ScriptedES:
@@ -98,10 +57,8 @@ def _items(statuses: dict[str, int]) -> Any:
     return answer
 
 
-def _writer(
-    es: ScriptedES, records: list[ConsumerRecord]
-) -> tuple[IndexWriter, FakeConsumer, FakeProducer, list[float]]:
-    consumer, producer, sleeps = FakeConsumer(records), FakeProducer(), []
+def _writer(es: ScriptedES, records: list[FakeRecord]) -> tuple[IndexWriter, FakeConsumer, FakeProducer, list[float]]:
+    consumer, producer, sleeps = FakeConsumer(records, group_id="fake-index"), FakeProducer(), []
     settings = IndexSettings(retry_initial_s=1.0, retry_max_s=4.0, flush_ms=0)
     w = IndexWriter(es, consumer, producer, TOPICS, IndexNames("p"), settings, sleep=sleeps.append)  # type: ignore[arg-type]
     w.backoff.rand = lambda: 1.0
@@ -121,7 +78,7 @@ def test_item_429_is_retried_alone_and_400_is_dead_lettered() -> None:
     assert w.run_once() == 4
     assert es.requests == [["a0001", "a0002", "a0003", "s1"], ["a0002"]]
     assert sleeps == [1.0]
-    assert [(t, h["storywire.offset"]) for t, _, h in producer.sent] == [(TOPICS.dlq, b"3")]
+    assert [(s.topic, s.headers["storywire.offset"]) for s in producer.sent] == [(TOPICS.dlq, b"3")]
     assert consumer.commits == [{TopicPartition(TOPICS.enriched, 0): 4, TopicPartition(TOPICS.stories, 1): 1}]
     assert not w.paused
 
@@ -168,7 +125,7 @@ def test_whole_request_refused_is_split_to_find_the_culprit() -> None:
         ["a0003"],
         ["a0004"],
     ]
-    assert [h["storywire.offset"] for _, _, h in producer.sent] == [b"3"]
+    assert [s.headers["storywire.offset"] for s in producer.sent] == [b"3"]
     assert sleeps == []
     assert consumer.commits == [{TopicPartition(TOPICS.enriched, 0): 5}]
 

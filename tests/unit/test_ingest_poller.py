@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.fakes import FakeProducer, FakeWallClock
 from devtools.httpserver import FeedServer, Response
 from ingest.feeds import FeedSpec, save_feeds
 from ingest.fetch import Fetcher
@@ -30,43 +31,8 @@ def rss(*items: str, ttl: int | None = None) -> bytes:
     return f"<rss version='2.0'><channel><title>N</title>{extra}{body}</channel></rss>".encode()
 
 
-class Sent:
-    """What KafkaProducer.send returns, reduced to ``get``."""
-
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
-
-    def get(self, timeout: float | None = None) -> object:
-        if self.error is not None:
-            raise self.error
-        return None
-
-
-class RecordingProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, bytes]] = []
-        self.fail = False
-
-    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Sent:
-        if self.fail:
-            return Sent(RuntimeError("broker unavailable"))
-        assert key is not None and value is not None
-        self.sent.append((topic, key, value))
-        return Sent()
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def articles(self) -> list[Article]:
-        return [decode(Article, v) for _, _, v in self.sent]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+def articles(producer: FakeProducer) -> list[Article]:
+    return [decode(Article, s.value) for s in producer.sent]
 
 
 @pytest.fixture
@@ -76,9 +42,9 @@ def server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[tuple[Poller, RecordingProducer, Clock]]:
+def rig(tmp_path: Path) -> Iterator[tuple[Poller, FakeProducer, FakeWallClock]]:
     settings = IngestSettings(allow_private=True, state_dir=tmp_path, read_timeout_s=2, deadline_s=5, concurrency=4)
-    producer, clock = RecordingProducer(), Clock()
+    producer, clock = FakeProducer(), FakeWallClock(datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
     poller = Poller(settings, StateStore(tmp_path), Fetcher(settings), producer, "t.articles.raw", clock=clock)
     yield poller, producer, clock
     poller.close()
@@ -87,13 +53,13 @@ def rig(tmp_path: Path) -> Iterator[tuple[Poller, RecordingProducer, Clock]]:
 
 
 def test_new_entries_are_produced_once_and_state_advances(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]
 ) -> None:
     poller, producer, clock = rig
     spec = FeedSpec(url=server.add("/a", Response(rss("1", "2"), headers={"ETag": '"e1"'})), tags=("t",))
     report = poller.poll_due([spec])
-    assert report.produced == 2 and [k for _, k, _ in producer.sent] == [a.id.encode() for a in producer.articles()]
-    assert {a.title for a in producer.articles()} == {"Story 1", "Story 2"}
+    assert report.produced == 2 and [s.key for s in producer.sent] == [a.id.encode() for a in articles(producer)]
+    assert {a.title for a in articles(producer)} == {"Story 1", "Story 2"}
     state = poller.store.get(spec.url)
     assert state.etag == '"e1"' and state.body_hash and state.error_count == 0 and state.produced == 2
     assert poller.poll_due([spec]).feeds == 0  # not due yet
@@ -101,11 +67,11 @@ def test_new_entries_are_produced_once_and_state_advances(
     server.add("/a", Response(rss("3", "2", "1"), headers={"ETag": '"e2"'}))
     clock.now += timedelta(hours=7)
     assert poller.poll_due([spec]).produced == 1
-    assert [a.title for a in producer.articles()][-1] == "Story 3"
+    assert [a.title for a in articles(producer)][-1] == "Story 3"
 
 
 def test_304_and_identical_body_are_not_parsed_again(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]
 ) -> None:
     poller, producer, clock = rig
     with_etag = FeedSpec(url=server.add("/e", Response(rss("1"), headers={"ETag": '"x"'})))
@@ -118,7 +84,7 @@ def test_304_and_identical_body_are_not_parsed_again(
 
 
 def test_ttl_sets_the_next_poll_also_after_a_304(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]
 ) -> None:
     poller, _, clock = rig
     spec = FeedSpec(url=server.add("/ttl", Response(rss("1", ttl=120), headers={"ETag": '"t"'})), interval=60)
@@ -131,19 +97,19 @@ def test_ttl_sets_the_next_poll_also_after_a_304(
     assert state.last_status == 304
 
 
-def test_301_updates_the_stored_url(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+def test_301_updates_the_stored_url(server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]) -> None:
     poller, producer, clock = rig
     new = server.add("/new", Response(rss("1")))
     spec = FeedSpec(url=server.add("/old", Response(b"", 301, {"Location": "/new"})))
     poller.poll_due([spec])
     assert poller.store.get(spec.url).fetch_url == new
-    assert producer.articles()[0].feed_url == spec.url  # the feed keeps its identity
+    assert articles(producer)[0].feed_url == spec.url  # the feed keeps its identity
     clock.now += timedelta(hours=7)
     poller.poll_due([spec])
     assert server.requests["/old"] == 1 and server.requests["/new"] == 2
 
 
-def test_410_disables_the_feed(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+def test_410_disables_the_feed(server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]) -> None:
     poller, _, clock = rig
     spec = FeedSpec(url=server.add("/gone", Response(b"", 410)))
     assert poller.poll_due([spec]).failed == 1
@@ -153,7 +119,7 @@ def test_410_disables_the_feed(server: FeedServer, rig: tuple[Poller, RecordingP
     assert poller.poll_due([spec]).feeds == 0
 
 
-def test_errors_back_off_and_are_recorded(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+def test_errors_back_off_and_are_recorded(server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]) -> None:
     poller, _, clock = rig
     spec = FeedSpec(url=server.add("/broken", Response(b"<html>oops</html>", 500)))
     delays = []
@@ -172,7 +138,7 @@ def test_errors_back_off_and_are_recorded(server: FeedServer, rig: tuple[Poller,
     assert poller.store.get(spec.url).error_count == 0
 
 
-def test_429_retry_after_is_honoured(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+def test_429_retry_after_is_honoured(server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]) -> None:
     poller, _, clock = rig
     spec = FeedSpec(url=server.add("/busy", Response(b"", 429, {"Retry-After": "7200"})))
     poller.poll_due([spec])
@@ -182,32 +148,32 @@ def test_429_retry_after_is_honoured(server: FeedServer, rig: tuple[Poller, Reco
 
 
 def test_same_url_in_two_feeds_is_produced_once(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]
 ) -> None:
     poller, producer, _ = rig
     a = FeedSpec(url=server.add("/a", Response(rss("1", "2"))))
     b = FeedSpec(url=server.add("/b", Response(rss("2", "3"))))
     poller.poll_due([a, b])
-    ids = [a.id for a in producer.articles()]
+    ids = [a.id for a in articles(producer)]
     assert len(ids) == len(set(ids)) == 3
 
 
 def test_nothing_advances_when_the_broker_does_not_acknowledge(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]
 ) -> None:
     poller, producer, clock = rig
     spec = FeedSpec(url=server.add("/a", Response(rss("1"), headers={"ETag": '"e1"'})))
-    producer.fail = True
+    producer.fail = RuntimeError("broker unavailable")
     report = poller.poll_due([spec])
     assert report.produced == 0 and report.failed == 1
     state = poller.store.get(spec.url)
     assert state.etag is None and state.body_hash is None and state.last_error is not None
-    producer.fail = False
+    producer.fail = None
     clock.now += timedelta(days=1)
     assert poller.poll_due([spec]).produced == 1  # fetched in full again, not a 304
 
 
-def test_bad_feed_does_not_hurt_the_others(server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]) -> None:
+def test_bad_feed_does_not_hurt_the_others(server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]) -> None:
     poller, _, _ = rig
     good = FeedSpec(url=server.add("/good", Response(rss("1"))))
     html = FeedSpec(url=server.add("/html", Response(b"<html><body>not a feed</body></html>")))
@@ -217,7 +183,7 @@ def test_bad_feed_does_not_hurt_the_others(server: FeedServer, rig: tuple[Poller
 
 
 def test_run_forever_polls_owned_feeds_and_picks_up_file_changes(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock], tmp_path: Path
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock], tmp_path: Path
 ) -> None:
     poller, producer, clock = rig
     mine = FeedSpec(url=server.add("/mine", Response(rss("1"))))
@@ -235,12 +201,12 @@ def test_run_forever_polls_owned_feeds_and_picks_up_file_changes(
         clock.now += timedelta(seconds=1)
 
     run_forever(poller, FeedsFile(path), lambda: len(waits) >= 3, wait, owns=lambda url: url != theirs.url)
-    assert {a.title for a in producer.articles()} == {"Story 1", "Story 3"}
+    assert {a.title for a in articles(producer)} == {"Story 1", "Story 3"}
     assert server.requests["/theirs"] == 0 and server.requests["/mine"] == 1
 
 
 def test_an_article_too_big_for_a_message_is_cut_not_dropped(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]
 ) -> None:
     poller, producer, _ = rig
     long_text = "word " * 400_000
@@ -251,21 +217,17 @@ def test_an_article_too_big_for_a_message_is_cut_not_dropped(
     spec = FeedSpec(url=server.add("/long", Response(body.encode())))
     poller.max_message_bytes = 100_000
     assert poller.poll_due([spec]).produced == 1
-    _, _, value = producer.sent[0]
+    value = producer.sent[0].value
     assert len(value) <= 100_000
-    article = producer.articles()[0]
+    article = articles(producer)[0]
     assert article.summary.startswith("word word") and "text cut to fit a Kafka message" in article.warnings
 
 
 def test_a_send_that_raises_at_once_fails_the_feed_not_the_pass(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]
 ) -> None:
     poller, producer, _ = rig
-
-    def refuse(topic: str, value: bytes | None = None, key: bytes | None = None) -> Sent:
-        raise RuntimeError("buffer full")
-
-    producer.send = refuse  # type: ignore[method-assign]
+    producer.refuse = RuntimeError("buffer full")
     spec = FeedSpec(url=server.add("/a", Response(rss("1"))))
     report = poller.poll_due([spec])
     assert report.failed == 1 and "buffer full" in report.errors[spec.url]

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError, RebalanceInProgressError
 from prometheus_client import REGISTRY
 
+from devtools.fakes import FakeClock, FakeConsumer, FakeProducer, FakeRecord
 from devtools.samples import embedded, enriched
 from enrich.cluster import Clusterer
 from enrich.cluster_service import ClusterService
@@ -32,23 +31,15 @@ from storywire.messages import EmbeddedArticle
 from storywire.runtime import OpsServer, Progress, commit_after_batch, heartbeat_health
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_heartbeat_health_is_ready_only_while_the_loop_polls() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     beat: list[float | None] = [None]
     check = heartbeat_health(lambda: beat[0], max_age_s=30, clock=clock)
     ready, reasons = check()
     assert not ready and "starting" in reasons["loop"]
-    beat[0] = clock.now
+    beat[0] = clock.t
     assert check() == (True, {})
-    clock.now += 31
+    clock.t += 31
     ready, reasons = check()
     assert not ready and "no poll for 31s" in reasons["loop"]
 
@@ -74,7 +65,7 @@ def test_ops_server_answers_503_with_the_reason_then_200() -> None:
 
 
 def test_progress_logs_every_n_items_or_seconds_and_when_done(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     log = logging.getLogger("test.progress")
     progress = Progress("restore stories", log, total=25, every_n=10, every_s=5.0, clock=clock)
     with caplog.at_level(logging.INFO, logger="test.progress"):
@@ -82,52 +73,12 @@ def test_progress_logs_every_n_items_or_seconds_and_when_done(caplog: pytest.Log
             progress.step()
         assert not caplog.records
         progress.step()  # the 10th item
-        clock.now += 6  # and then time passes
+        clock.t += 6  # and then time passes
         progress.step()
         progress.done()
     rows = [(r.getMessage(), r.__dict__["state"], r.__dict__["items"]) for r in caplog.records]
     assert rows == [("progress", "progress", 10), ("progress", "progress", 11), ("progress", "done", 11)]
     assert caplog.records[-1].__dict__["total"] == 25
-
-
-@dataclass
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]]
-
-
-class OneBatchConsumer:
-    """Hands out one batch of records, then nothing; records commits."""
-
-    def __init__(self, records: list[Rec]) -> None:
-        self.config = {"group_id": "obs"}
-        self.records = records
-        self.commits = 0
-
-    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Rec]]:
-        out, self.records = self.records, []
-        return {TopicPartition(out[0].topic, 0): out} if out else {}
-
-    def highwater(self, part: TopicPartition) -> int | None:
-        return None
-
-    def commit(self) -> None:
-        self.commits += 1
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None, **kw: object) -> None:
-        self.sent.append((topic, value or b""))
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
 
 
 def _sample(name: str) -> float:
@@ -137,8 +88,8 @@ def _sample(name: str) -> float:
 def test_cluster_batches_are_timed_and_sized() -> None:
     topics = Topics("obs")
     arts: list[EmbeddedArticle] = [embedded(n) for n in range(1, 4)]
-    records = [Rec(topics.embedded, 0, i, a.id.encode(), a.to_json(), []) for i, a in enumerate(arts)]
-    consumer, producer = OneBatchConsumer(records), Sink()
+    records = [FakeRecord(topics.embedded, 0, i, a.id.encode(), a.to_json()) for i, a in enumerate(arts)]
+    consumer, producer = FakeConsumer(records, group_id="obs"), FakeProducer()
     service = ClusterService(EnrichSettings(), topics, Clusterer(EnrichSettings()), consumer, producer)
     before = (_sample("storywire_cluster_batch_seconds_count"), _sample("storywire_cluster_batch_size_sum"))
     assert service.last_poll is None
@@ -146,8 +97,8 @@ def test_cluster_batches_are_timed_and_sized() -> None:
     assert service.last_poll is not None
     assert _sample("storywire_cluster_batch_seconds_count") == before[0] + 1
     assert _sample("storywire_cluster_batch_size_sum") == before[1] + 3
-    assert consumer.commits == 1
-    assert sum(1 for t, _ in producer.sent if t == topics.enriched) == 3
+    assert len(consumer.commits) == 1
+    assert sum(1 for s in producer.sent if s.topic == topics.enriched) == 3
 
 
 def test_feeds_are_counted_by_state() -> None:
@@ -187,20 +138,15 @@ class BulkOk:
         return {"errors": False, "items": [{"index": {"status": 201}} for _ in operations[0::2]]}
 
 
-class CommitRecorder(OneBatchConsumer):
-    def commit(self, offsets: Any = None) -> None:  # the writer commits explicit offsets
-        self.commits += 1
-
-
 def test_index_batches_are_sized() -> None:
     topics = Topics("obs")
     arts = [enriched(n) for n in range(1, 6)]
-    records = [Rec(topics.enriched, 0, i, a.id.encode(), a.to_json(), []) for i, a in enumerate(arts)]
-    consumer = CommitRecorder(records)
-    writer = IndexWriter(BulkOk(), consumer, Sink(), topics, IndexNames("obs"), IndexSettings(flush_ms=0))  # type: ignore[arg-type]
+    records = [FakeRecord(topics.enriched, 0, i, a.id.encode(), a.to_json()) for i, a in enumerate(arts)]
+    consumer = FakeConsumer(records, group_id="obs")
+    writer = IndexWriter(BulkOk(), consumer, FakeProducer(), topics, IndexNames("obs"), IndexSettings(flush_ms=0))  # type: ignore[arg-type]
     before = (_sample("storywire_index_batch_size_count"), _sample("storywire_index_batch_size_sum"))
     assert writer.run_once() == 5
-    assert consumer.commits == 1
+    assert len(consumer.commits) == 1
     assert _sample("storywire_index_batch_size_count") == before[0] + 1
     assert _sample("storywire_index_batch_size_sum") == before[1] + 5
 
@@ -224,21 +170,16 @@ def test_eval_embeds_in_chunks_with_a_progress_line(caplog: pytest.LogCaptureFix
     assert [(r.__dict__["task"], r.__dict__["items"], r.__dict__["total"]) for r in done] == [("eval embed", 600, 600)]
 
 
-class RebalancingConsumer(OneBatchConsumer):
-    def commit(self, offsets: Any = None) -> None:
-        self.commits += 1
-        raise RebalanceInProgressError("the group is rebalancing")
-
-
 def test_a_commit_refused_by_a_rebalance_does_not_stop_the_stage(caplog: pytest.LogCaptureFixture) -> None:
     topics = Topics("obs")
     arts = [embedded(n) for n in range(1, 3)]
-    records = [Rec(topics.embedded, 0, i, a.id.encode(), a.to_json(), []) for i, a in enumerate(arts)]
-    consumer = RebalancingConsumer(records)
-    service = ClusterService(EnrichSettings(), topics, Clusterer(EnrichSettings()), consumer, Sink())
-    with caplog.at_level(logging.WARNING, logger="enrich.cluster_service"):
+    records = [FakeRecord(topics.embedded, 0, i, a.id.encode(), a.to_json()) for i, a in enumerate(arts)]
+    consumer = FakeConsumer(records, group_id="obs")
+    consumer.commit_error = RebalanceInProgressError("the group is rebalancing")
+    service = ClusterService(EnrichSettings(), topics, Clusterer(EnrichSettings()), consumer, FakeProducer())
+    with caplog.at_level(logging.WARNING, logger="storywire.consume"):
         assert service.poll_once(timeout_ms=1) == 2  # outputs flushed; the batch will be repeated
-    assert consumer.commits == 1
+    assert len(consumer.commits) == 1
     assert any("rebalance" in r.getMessage() for r in caplog.records)
 
 

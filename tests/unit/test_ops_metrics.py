@@ -10,6 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, Counter
 
+from devtools.fakes import FakeConsumer, FakeProducer, FakeRecord
 from devtools.samples import enriched
 from index.client import IndexNames
 from index.settings import IndexSettings
@@ -22,7 +23,7 @@ from storywire import __version__
 from storywire.bus import Topics
 from storywire.lag import group_lag
 from storywire.runtime import OpsServer, heartbeat_live, mark_success, metrics_payload
-from tests.unit.test_observability import BulkOk, CommitRecorder, Rec, Sink
+from tests.unit.test_observability import BulkOk
 
 PROBE_COUNTER = Counter("storywire_test_probe_total", "A counter only this test increments")
 
@@ -114,11 +115,11 @@ def test_group_lag_is_end_minus_committed_or_minus_the_first_offset() -> None:
 def test_index_writer_observes_fetch_to_indexed_latency_and_success() -> None:
     topics = Topics("fresh")
     arts = [enriched(n) for n in range(1, 4)]
-    records = [Rec(topics.enriched, 0, i, a.id.encode(), a.to_json(), []) for i, a in enumerate(arts)]
+    records = [FakeRecord(topics.enriched, 0, i, a.id.encode(), a.to_json()) for i, a in enumerate(arts)]
     writer = IndexWriter(
         BulkOk(),  # type: ignore[arg-type]
-        CommitRecorder(records),  # type: ignore[arg-type]
-        Sink(),  # type: ignore[arg-type]
+        FakeConsumer(records),
+        FakeProducer(),
         topics,
         IndexNames("fresh"),
         IndexSettings(flush_ms=0),

@@ -2,6 +2,7 @@ import sys
 import time
 from pathlib import Path
 
+from devtools.fakes import FakeClock
 from storywire.app.supervisor import RestartDelay, Supervisor
 from storywire.backoff import Backoff
 
@@ -10,14 +11,6 @@ def test_backoff_doubles_to_a_cap_and_resets_after_a_healthy_run() -> None:
     b = RestartDelay(Backoff(1, 8, jitter=0), healthy_after=60)
     assert [b.next_delay(uptime=1) for _ in range(5)] == [1, 2, 4, 8, 8]
     assert b.next_delay(uptime=120) == 1
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def test_a_crashed_stage_is_restarted_after_its_backoff_and_stop_is_graceful(tmp_path: Path) -> None:
