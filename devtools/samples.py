@@ -29,6 +29,17 @@ def article(n: int = 1, **kw: object) -> Article:
     return Article.model_validate(fields)
 
 
+def oversized_article(size: int = 1_041_999, n: int = 9999) -> Article:
+    """Issue #14's article: a 270 kB link and 100,000 emoji, its JSON exactly ``size`` bytes."""
+    link = "https://news.example/" + "a" * 270_000
+    emoji = "\U0001f600" * 100_000
+    first = article(n, url=link, canonical_url=link, content=emoji)
+    pad = size - len(first.to_json())
+    if pad < 0:
+        raise ValueError(f"an article with that link and text takes {len(first.to_json())} bytes")
+    return article(n, url=link, canonical_url=link, content=emoji + "x" * pad)
+
+
 def embedded(n: int = 1, dims: int = 4, **kw: object) -> EmbeddedArticle:
     base = article(n).model_dump()
     base.update({"embedding": tuple([1.0] + [0.0] * (dims - 1)), "model": "test-model"})

@@ -44,7 +44,7 @@ from ingest.parsepool import ParseJob, ParsePool
 from ingest.schedule import Policy, cache_hint_s, next_after_failure, next_after_success
 from ingest.settings import IngestSettings
 from ingest.state import FeedState, StateStore
-from storywire.messages import Article, utcnow
+from storywire.messages import Article, raw_article_budget, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class _Failed:
 def fit_message(article: Article, limit: int) -> bytes:
     """The Article as JSON within ``limit`` bytes: long text is cut and the cut recorded, not dropped."""
     value = article.to_json()
-    budget = limit - 4096  # record headers and batch overhead
+    budget = raw_article_budget(limit)  # room for what the embedding and clustering stages add
     if len(value) <= budget:
         return value
     content, summary = article.content, article.summary
