@@ -71,7 +71,7 @@ class AlertService:
                 session_timeout_ms=settings.session_timeout_ms,
                 heartbeat_interval_ms=settings.session_timeout_ms // 3,
             )
-            limits = broker_limits(kafka, [self.topics.dlq, self.topics.alerts])
+            limits = broker_limits(kafka)
         self.delivery = Delivery(self.producer, self.topics, "alert", limits=limits)
         self.loop = StageLoop("alert", self.consumer, self.delivery, fatal=(sqlite3.Error,))
         self.state = AlertState.in_dir(settings.state_dir)

@@ -70,7 +70,7 @@ def _embed(args: argparse.Namespace) -> int:
     group = group_id(settings.kafka, enrich.embed_group, "embed")
     consumer = make_consumer(settings.kafka, group, [topics.raw])
     producer = renewable_producer(settings.kafka)
-    limits = broker_limits(settings.kafka, [topics.embedded, topics.dlq])
+    limits = broker_limits(settings.kafka)
     worker = EmbedWorker(enrich, topics, embedder, consumer, producer, limits=limits, stop=stop)
     close_ops = _observe(enrich.embed_ops_port, worker, settings.kafka, group, [topics.raw])
     log.info("embed worker started", extra={"model": embedder.name, "dim": embedder.dim, "topic": topics.raw})
@@ -113,7 +113,7 @@ def _cluster(args: argparse.Namespace) -> int:
     group = group_id(settings.kafka, enrich.cluster_group, "cluster")
     consumer = make_consumer(settings.kafka, group, [topics.embedded])
     producer = renewable_producer(settings.kafka)
-    limits = broker_limits(settings.kafka, [topics.enriched, topics.stories, topics.dlq])
+    limits = broker_limits(settings.kafka)
     service = ClusterService(enrich, topics, core, consumer, producer, lookup, limits=limits, stop=stop)
     close_ops = _observe(enrich.cluster_ops_port, service, settings.kafka, group, [topics.embedded])
     try:

@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_crcs=crc_checks(index_settings),
         )
         producer = renewable_producer(settings.kafka)
-        limits = broker_limits(settings.kafka, [topics.dlq])
+        limits = broker_limits(settings.kafka)
         writer.append(IndexWriter(es, consumer, producer, topics, names, index_settings, stop=stop, limits=limits))
         lag = LagMonitor(settings.kafka, group, [topics.enriched, topics.stories]).start()
         try:

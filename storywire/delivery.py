@@ -97,7 +97,8 @@ class RenewableProducer:
 
 
 class Limits:
-    """The largest record each topic takes: the setting, or the broker's lower ``max.message.bytes``.
+    """The largest record each topic takes: the setting, or the broker's lower ``max.message.bytes``
+    as last read (``refresh``, after a refusal).
 
     ``read`` returns the broker's limits for the named topics (``storywire.bus.topic_limits``);
     without it the setting alone applies (unit tests).
@@ -120,12 +121,10 @@ class Limits:
             log.warning("topic limits not read", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
 
 
-def broker_limits(settings: KafkaSettings, topics: Sequence[str]) -> Limits:
-    """Limits for a stage's output topics (and the dead-letter topic), read from the broker now
-    and again after a refusal."""
-    limits = Limits(settings.max_message_bytes, read=lambda names: topic_limits(settings, names))
-    limits.refresh(topics)
-    return limits
+def broker_limits(settings: KafkaSettings) -> Limits:
+    """The setting, and the broker's limits once a record was refused (read then, not at start:
+    just after ``ensure_topics`` raised a limit the broker may still describe the old one)."""
+    return Limits(settings.max_message_bytes, read=lambda names: topic_limits(settings, names))
 
 
 def renewable_producer(settings: KafkaSettings) -> RenewableProducer:

@@ -122,6 +122,38 @@ def test_ensure_topics_raises_a_lower_message_limit_and_reports_it(kafka_setting
 
     changes = ensure_topics(kafka_settings, topics)  # the setting was raised after the topics existed
     assert changes == {t: f"max.message.bytes 200000 -> {kafka_settings.max_message_bytes}" for t in topics.all()}
-    assert set(topic_limits(kafka_settings, topics.all()).values()) == {kafka_settings.max_message_bytes}
+    for _ in range(40):  # the broker applies a change a moment after it acknowledged it
+        if set((limits := topic_limits(kafka_settings, topics.all())).values()) == {kafka_settings.max_message_bytes}:
+            break
+        time.sleep(0.25)
+    assert set(limits.values()) == {kafka_settings.max_message_bytes}
     assert ensure_topics(kafka_settings, topics) == {}  # nothing left to change
     assert ensure_topics(low, topics) == {}  # never lowered
+
+
+def test_topics_ensure_says_what_it_changed(kafka_settings: KafkaSettings) -> None:
+    import os
+    import subprocess
+    import sys
+
+    topics = Topics(kafka_settings.topic_prefix)
+    ensure_topics(kafka_settings.model_copy(update={"max_message_bytes": 300_000}), topics)
+    for _ in range(40):  # a just-created topic's configs can take a moment to be described
+        if len(topic_limits(kafka_settings, topics.all())) == len(topics.all()):
+            break
+        time.sleep(0.25)
+    env = os.environ | {
+        "STORYWIRE_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "STORYWIRE_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
+        "STORYWIRE_KAFKA_MAX_MESSAGE_BYTES": "2000000",
+    }
+    cmd = [sys.executable, "-m", "storywire.app.cli", "topics", "ensure"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 6 and all(line.endswith("present  (max.message.bytes 300000 -> 2000000)") for line in lines)
+    for _ in range(40):
+        if set((limits := topic_limits(kafka_settings, topics.all())).values()) == {2_000_000}:
+            break
+        time.sleep(0.25)
+    assert set(limits.values()) == {2_000_000}
