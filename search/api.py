@@ -63,10 +63,16 @@ class LiveBody(BaseModel):
     reasons: dict[str, str]
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    """``value`` in UTC (UTC when it names no zone); a time outside years 1 to 9999 in UTC is a 400."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC, 9999-12-31T23:59-01:00 after 9999
+        raise BadQuery(
+            f"'{name}' is out of range: {value.isoformat()} is not a time of years 1 to 9999 in UTC"
+        ) from None
 
 
 def _terms(name: str, values: list[str]) -> tuple[str, ...]:
@@ -130,8 +136,8 @@ def create_app(search: SearchService, health: HealthCheck, token: SecretStr | No
     ) -> StoryPage:
         query = StoryQuery(
             q=q,
-            start=_utc(start),
-            end=_utc(end),
+            start=_utc("from", start),
+            end=_utc("to", end),
             sources=_terms("source", source),
             languages=_terms("lang", lang),
             min_size=min_size,
@@ -165,8 +171,8 @@ def create_app(search: SearchService, health: HealthCheck, token: SecretStr | No
         query = ArticleQuery(
             q=q,
             story=story,
-            start=_utc(start),
-            end=_utc(end),
+            start=_utc("from", start),
+            end=_utc("to", end),
             sources=_terms("source", source),
             languages=_terms("lang", lang),
             sort=sort,

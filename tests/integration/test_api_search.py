@@ -168,3 +168,14 @@ def test_bearer_token(es_ready: ElasticsearchSettings) -> None:
         ok = client.get("/api/stories", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
         assert client.get("/health").status_code == 200  # probes stay open
+
+
+def test_times_at_the_ends_of_the_calendar(api: TestClient) -> None:
+    """Issue #14, 7: the ends of years 1 and 9999 reach Elasticsearch; a time beyond them in UTC is a 400."""
+    ends = {"from": "0001-01-01T00:00:00-01:00", "to": "9999-12-31T23:59:59+01:00"}
+    for path in ("/api/stories", "/api/articles"):
+        r = api.get(path, params=ends)
+        assert r.status_code == 200 and r.json()["total"] > 0, r.text
+        for param, value in (("from", "0001-01-01T00:00:00+01:00"), ("to", "9999-12-31T23:59:59-01:00")):
+            r = api.get(path, params={param: value})
+            assert r.status_code == 400 and r.json()["error"].startswith(f"'{param}' is out of range")
