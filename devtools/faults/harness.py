@@ -35,6 +35,7 @@ from kafka import KafkaProducer
 from devtools.faults.checks import es_articles, es_count
 from devtools.faults.corpus import make_stream
 from devtools.faults.diskfull import DataDisk, fill_disk, put_block, watch_recovery
+from devtools.faults.hostile import hostile_records
 from devtools.faults.servers import Proxy429, StreamFeeds, WebhookReceiver
 from devtools.stack import Stack
 from devtools.stack.settings import StackSettings
@@ -166,6 +167,7 @@ class FaultRun:
         self.t0 = 0.0
         self.t0_monotonic = 0.0
         self.poison: list[tuple[str, str, int]] = []  # (topic, key, offset)
+        self.hostile_reasons: dict[tuple[str, str], str] = {}  # (topic, key) -> the error type its dead letter carries
         self._sampling = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -385,7 +387,8 @@ class FaultRun:
         return [u for u in released if u not in held]
 
     def inject_poison(self, f: Fault) -> None:
-        """Bad JSON, an unknown schema version and an oversized value on every consumed topic."""
+        """Bad JSON, an unknown schema version and an oversized value on every consumed topic,
+        and the hostile records of ``devtools.faults.hostile``."""
         producer = KafkaProducer(**client_config(self.kafka), acks="all", max_request_size=2 * 1024 * 1024)
         newer = json.dumps({"schema_version": 99, "id": "poison", "title": "from the future"}).encode()
         big = json.dumps({"schema_version": 1, "junk": "x" * 900_000}).encode()
@@ -395,6 +398,11 @@ class FaultRun:
                     key = f"poison-{kind}-{topic}"
                     meta = producer.send(topic, key=key.encode(), value=value).get(timeout=60)
                     self.poison.append((topic, key, meta.offset))
+            for h in hostile_records(self.topics):  # valid JSON, values no stage may choke on (issue #14)
+                key = f"poison-{h.kind}-{h.topic}"
+                meta = producer.send(h.topic, key=key.encode(), value=h.value).get(timeout=60)
+                self.poison.append((h.topic, key, meta.offset))
+                self.hostile_reasons[(h.topic, key)] = h.error_type
         finally:
             producer.close()
         f.end = self.now()

@@ -98,6 +98,11 @@ def collect(run: FaultRun) -> dict[str, Any]:
         for h in [{k: v.decode() for k, v in r.headers}]
         if "storywire.topic" in h and "storywire.offset" in h and h.get("storywire.error")
     }
+    reasons: dict[tuple[str, str], set[str]] = {}
+    for r in dlq:
+        h = {k: v.decode() for k, v in r.headers}
+        if r.key and "storywire.topic" in h:
+            reasons.setdefault((h["storywire.topic"], r.key.decode()), set()).add(h.get("storywire.error_type", ""))
     rows = []
     for f in run.faults:
         rec = run.recovery(f)
@@ -136,6 +141,8 @@ def collect(run: FaultRun) -> dict[str, Any]:
         "webhook_unparsed": run.hook.unparsed,
         "poison": run.poison,
         "provenance": provenance,
+        "hostile": run.hostile_reasons,
+        "reasons": reasons,
         "rows": rows,
         "hostile_served": dict(run.feeds.hostile_served),
         "hostile_errors": hostile_errors(run.workdir / "logs" / "ingest.log"),
@@ -271,9 +278,21 @@ def test_no_story_snapshot_regressed(finished: dict[str, Any]) -> None:
 
 
 def test_poison_reaches_the_dead_letter_topic_with_provenance(finished: dict[str, Any]) -> None:
-    assert len(finished["poison"]) == 12
+    assert len(finished["poison"]) == 12 + len(finished["hostile"]) == 19
     missing = [p for p in finished["poison"] if p not in finished["provenance"]]
     assert not missing, f"poison messages not dead-lettered with provenance: {missing}"
+
+
+def test_hostile_records_are_dead_lettered_with_their_reason(finished: dict[str, Any]) -> None:
+    """Issue #14: the 1,041,999-byte article, float32 overflow and underflow, NaN weights and
+    similarities, a version of 2^63 and a NaN centroid each end as a dead letter with its
+    reason, while every good article still reached Elasticsearch once (the test above)."""
+    wrong = {
+        where: (want, sorted(finished["reasons"].get(where, set())))
+        for where, want in finished["hostile"].items()
+        if finished["reasons"].get(where, set()) != {want}
+    }
+    assert not wrong, f"hostile records without their reason (want, got): {wrong}"
 
 
 def test_every_alert_delivered_once(finished: dict[str, Any]) -> None:
