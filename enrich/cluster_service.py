@@ -26,6 +26,7 @@ no value it holds is ever emitted again.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -41,7 +42,15 @@ from storywire.bus import Consumer, Decoded, Producer, ReadingConsumer, Record, 
 from storywire.config import KafkaSettings
 from storywire.consume import Outputs, StageLoop
 from storywire.delivery import Delivery, Limits, Stopped
-from storywire.messages import EmbeddedArticle, EnrichedArticle, MessageError, StorySnapshot, StoryStatus, decode
+from storywire.messages import (
+    MAX_SCORE,
+    EmbeddedArticle,
+    EnrichedArticle,
+    MessageError,
+    StorySnapshot,
+    StoryStatus,
+    decode,
+)
 from storywire.runtime import Progress
 
 log = logging.getLogger(__name__)
@@ -125,12 +134,13 @@ def restorable(snapshots: Iterable[StorySnapshot]) -> Iterator[StorySnapshot]:
 
 
 def enriched(article: EmbeddedArticle, got: Assignment) -> EnrichedArticle:
-    # The terms were for the clusterer; downstream stages do not need them. Validated: a
-    # value the core computed wrongly (a similarity of NaN) refuses this article alone.
-    return EnrichedArticle.model_validate(
-        article.model_dump()
-        | {"terms": {}, "story_id": got.story_id, "similarity": got.similarity, "story_label": got.label}
-    )
+    """The article with its story. The terms were for the clusterer; downstream stages do not
+    need them. The article was validated when it was decoded; what the core added is checked
+    here, so a value it computed wrongly (a similarity of NaN) refuses this article alone."""
+    if not (math.isfinite(got.similarity) and abs(got.similarity) <= MAX_SCORE):
+        raise ValueError(f"{article.id}: the clusterer gave a similarity of {got.similarity}")
+    added = {"terms": {}, "story_id": got.story_id, "similarity": float(got.similarity), "story_label": got.label}
+    return EnrichedArticle.model_construct(**(dict(article) | added))
 
 
 class ClusterService:

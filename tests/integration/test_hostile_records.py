@@ -203,7 +203,7 @@ def test_cluster_dead_letters_vectors_and_weights_it_cannot_use(ks: KafkaSetting
     dead = letters(ks, 4)
     assert set(dead) == {b"huge", b"tiny", b"nan", b"big-weight"}
     assert {d["storywire.error_type"] for d in dead.values()} == {b"MalformedMessage"}
-    assert b"overflow float32" in dead[b"huge"]["storywire.error"]
+    assert b"overflowing in float32" in dead[b"huge"]["storywire.error"]
     assert b"finite number" in dead[b"nan"]["storywire.error"]
     for rec in read_topic(ks, topics.stories, 2):  # no null where a weight was
         snap = decode(StorySnapshot, rec.value)
