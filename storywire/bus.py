@@ -40,7 +40,7 @@ from storywire.messages import Message, MessageError, decode
 
 log = logging.getLogger(__name__)
 
-# Shared by every consuming stage (they all poll through poll_records / DeadLetters).
+# Shared by every consuming stage (they all poll through poll_records).
 # Set by storywire.lag.LagMonitor on a timer (from the broker), not on the hot path: a stage
 # that stops polling (the index writer during an outage) would freeze it.
 CONSUMER_LAG = Gauge(

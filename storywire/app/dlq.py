@@ -1,6 +1,6 @@
 """`storywire dlq list|replay`: read the dead-letter topic and send dead letters back where they came from.
 
-A dead letter (``storywire.bus.DeadLetters``) is the original key and bytes with its
+A dead letter (``storywire.delivery.Delivery.dead_letter``) is the original key and bytes with its
 provenance in headers: ``storywire.topic``, ``.partition``, ``.offset``, ``.error``,
 ``.error_type``, ``.stage``, ``.time`` (and ``.truncated_from`` when the value was cut to
 stay deliverable). A dead letter is named by its own place in the dead-letter topic,
