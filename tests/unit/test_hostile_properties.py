@@ -66,12 +66,15 @@ FLOAT_EDGES = [
 ]
 INT_EDGES = [2**63, 2**63 - 1, 2**64, 2**53, 2**53 + 1, -1, 0, -(2**63) - 1, 10**30]
 HUGE = ["", "x" * 100_000, "\U0001f600" * 50_000, "\x00\u202e\ud7ff", "a" * 300]
+# times that overflow when made UTC, and the ends of the calendar
+TIMES = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
 EXTREME: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from(FLOAT_EDGES),
     st.floats(),
     st.sampled_from(INT_EDGES),
     st.integers(),
     st.sampled_from(HUGE),
+    st.sampled_from(TIMES),
     st.text(max_size=20),
     st.none(),
     st.booleans(),

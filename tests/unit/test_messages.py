@@ -137,3 +137,37 @@ def test_snapshots_written_before_restore_existed_are_read_into_it() -> None:
     got = decode(StorySnapshot, json.dumps(legacy))
     assert got.restore == StoryRestore(centroid_scale=2.5, profile={"kremlin": 4.0}, members=("a0",))
     assert got.public() == story()
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_outside_years_1_to_9999_in_utc_is_malformed_not_an_overflow(when: str) -> None:
+    obj = json.loads(article().to_json()) | {"published": when}
+    with pytest.raises(MalformedMessage, match="out of range in UTC"):  # was an OverflowError: a crash loop
+        decode(Article, json.dumps(obj))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("embedding", [1e308, 0.0, 0.0, 0.0], "not L2-normalised"),  # inf in float32
+        ("embedding", [5e-324] * 4, "not L2-normalised"),  # zero in float32
+        ("embedding", [1.0] * 4097, "at most 4096"),
+        ("terms", {"drone": 1e308}, "less than or equal to 1000000"),
+        ("terms", {"x" * 300: 1.0}, "at most 256 characters"),
+    ],
+)
+def test_embedded_values_the_clusterer_cannot_use_are_malformed(field: str, value: object, why: str) -> None:
+    obj = json.loads(embedded().to_json()) | {field: value}
+    with pytest.raises(MalformedMessage, match=why):
+        decode(EmbeddedArticle, json.dumps(obj))
+
+
+def test_nan_and_infinity_are_refused_wherever_a_float_is() -> None:
+    text = enriched().to_json().replace(b'"similarity":0.9', b'"similarity":NaN')
+    with pytest.raises(MalformedMessage, match="finite number"):
+        decode(EnrichedArticle, text)
+    snap = json.loads(story().to_json()) | {"restore": {"centroid_scale": 1e300, "profile": {"a": 1.0}}}
+    with pytest.raises(MalformedMessage, match="less than or equal to 1000000000"):
+        decode(StorySnapshot, json.dumps(snap))
+    with pytest.raises(MalformedMessage, match="less than or equal to 9007199254740991"):
+        decode(Story, json.dumps(json.loads(story().to_json()) | {"version": 2**63}))
