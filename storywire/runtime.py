@@ -37,11 +37,14 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, disable_created_metrics, generate_latest
 
 from storywire import __version__
+
+if TYPE_CHECKING:
+    from storywire.bus import Consumer
 
 HealthCheck = Callable[[], tuple[bool, dict[str, str]]]
 
@@ -241,7 +244,7 @@ def heartbeat_live(
     return check
 
 
-def commit_after_batch(consumer: Any, log: logging.Logger, **kwargs: Any) -> bool:
+def commit_after_batch(consumer: Consumer, log: logging.Logger, **kwargs: Any) -> bool:
     """Commit the consumer's offsets once the batch's outputs are acknowledged; False if a rebalance refused it.
 
     A group rebalance (a member joined or left, or this one missed heartbeats on a busy

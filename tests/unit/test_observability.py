@@ -184,9 +184,7 @@ def test_a_commit_refused_by_a_rebalance_does_not_stop_the_stage(caplog: pytest.
 
 
 def test_other_commit_failures_still_raise() -> None:
-    class Broken:
-        def commit(self) -> None:
-            raise KafkaTimeoutError("broker gone")
-
+    broken = FakeConsumer()
+    broken.commit_error = KafkaTimeoutError("broker gone")
     with pytest.raises(KafkaTimeoutError):
-        commit_after_batch(Broken(), logging.getLogger("test"))
+        commit_after_batch(broken, logging.getLogger("test"))

@@ -10,7 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, Counter
 
-from devtools.fakes import FakeConsumer, FakeProducer, FakeRecord
+from devtools.fakes import FakeClock, FakeConsumer, FakeProducer, FakeRecord
 from devtools.samples import enriched
 from index.client import IndexNames
 from index.settings import IndexSettings
@@ -59,23 +59,15 @@ def test_last_success_is_a_unix_timestamp_per_stage() -> None:
     assert before <= value <= time.time()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_liveness_counts_start_up_as_alive_and_fails_only_a_stuck_loop() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     beat: list[float | None] = [None]
     live = heartbeat_live(lambda: beat[0], max_age_s=600, clock=clock)
     assert live() == (True, {})  # loading the model, restoring state
-    beat[0] = clock.now
-    clock.now += 599
+    beat[0] = clock.t
+    clock.t += 599
     assert live() == (True, {})
-    clock.now += 2
+    clock.t += 2
     ok, reasons = live()
     assert not ok and "stuck" in reasons["loop"]
 
