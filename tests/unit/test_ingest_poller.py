@@ -235,7 +235,7 @@ def test_a_send_that_raises_at_once_fails_the_feed_not_the_pass(
 
 
 def test_a_poisoned_json_item_costs_that_item_only(
-    server: FeedServer, rig: tuple[Poller, RecordingProducer, Clock]
+    server: FeedServer, rig: tuple[Poller, FakeProducer, FakeWallClock]
 ) -> None:
     poller, producer, _ = rig
     items = [
@@ -249,15 +249,15 @@ def test_a_poisoned_json_item_costs_that_item_only(
     spec = FeedSpec(url=server.add("/j", Response(body, headers={"Content-Type": "application/feed+json"})))
     report = poller.poll_due([spec])
     assert report.failed == 0 and report.produced == 3
-    titles = {a.title for a in producer.articles()}
+    titles = {a.title for a in articles(producer)}
     assert titles == {"Good one", "lone surrogate", "Good three"}  # the surrogate is dropped from the text
-    by_title = {a.title: a for a in producer.articles()}
+    by_title = {a.title: a for a in articles(producer)}
     assert by_title["lone surrogate"].url == spec.url  # its link was refused: the feed's page, said in warnings
     assert "link refused: not an http(s) URL" in by_title["lone surrogate"].warnings
 
 
 def test_an_article_that_cannot_be_serialised_is_left_out_not_the_loop(
-    rig: tuple[Poller, RecordingProducer, Clock],
+    rig: tuple[Poller, FakeProducer, FakeWallClock],
 ) -> None:
     poller, producer, clock = rig
     bad = Article(

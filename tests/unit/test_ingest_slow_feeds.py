@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.fakes import FakeProducer
 from devtools.faults.corpus import OUTLETS, make_stream
 from devtools.faults.servers import HOSTILE_KINDS, StreamFeeds
 from devtools.httpserver import FeedServer, Response
@@ -22,7 +23,7 @@ from ingest.fetch import Fetcher
 from ingest.poller import Poller
 from ingest.settings import IngestSettings
 from ingest.state import StateStore
-from tests.unit.test_ingest_poller import RecordingProducer
+from tests.unit.test_ingest_poller import articles
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_a_trickling_feed_does_not_hold_the_other_feeds_schedule(feeds: StreamFe
         backoff_base_s=600,
         concurrency=4,
     )
-    producer = RecordingProducer()
+    producer = FakeProducer()
     poller = Poller(settings, StateStore(tmp_path), Fetcher(settings), producer, "t.articles.raw")
     specs = [FeedSpec(url=feeds.url(o), interval=0.3) for o in OUTLETS[:3]] + [FeedSpec(url=feeds.url("hostile"))]
     try:
@@ -96,7 +97,7 @@ def test_a_trickling_feed_does_not_hold_the_other_feeds_schedule(feeds: StreamFe
     for outlet in OUTLETS[:3]:
         during = [t for t in feeds.requests[outlet] if trickle_at <= t <= trickle_at + 2.0]
         assert len(during) >= 3, (outlet, len(during))  # every ~0.3 s while the trickle held one worker
-    assert {a.feed_url for a in producer.articles()} == {s.url for s in specs[:3]}
+    assert {a.feed_url for a in articles(producer)} == {s.url for s in specs[:3]}
 
 
 def nested(depth: int) -> bytes:
@@ -109,7 +110,7 @@ def nested(depth: int) -> bytes:
 
 def test_a_parse_past_the_deadline_is_a_named_error_on_that_feed_only(tmp_path: Path) -> None:
     settings = IngestSettings(allow_private=True, state_dir=tmp_path, deadline_s=1.0, read_timeout_s=1.0)
-    producer = RecordingProducer()
+    producer = FakeProducer()
     poller = Poller(settings, StateStore(tmp_path), Fetcher(settings), producer, "t.articles.raw")
     with FeedServer() as server:
         bomb = FeedSpec(url=server.add("/bomb", Response(nested(100_000))))  # ~4 s of parsing
