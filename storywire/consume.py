@@ -34,6 +34,7 @@ from typing import TypeVar
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter
 
+from storywire.backoff import delay_s
 from storywire.bus import Consumer, Decoded, Record, decode_records, poll_records
 from storywire.delivery import Delivery, Stopped
 from storywire.messages import Message
@@ -142,7 +143,7 @@ class StageLoop:
                 self.problem = f"{type(exc).__name__}: {exc}"[:300]
                 STAGE_FAILURES.labels(self.stage).inc()
                 log.error("batch failed; handling it again", extra={"stage": self.stage, "error": self.problem})
-                delay = min(self.backoff_s[1], self.backoff_s[0] * 2**attempt)
+                delay = delay_s(attempt, *self.backoff_s)
                 attempt += 1
                 if self.stop.wait(delay):
                     raise Stopped(f"stopped while the stage was failing: {self.problem}") from exc

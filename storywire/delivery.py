@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from kafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 from prometheus_client import Counter
 
+from storywire.backoff import delay_s
 from storywire.bus import Producer, Record, SendFuture, Topics, make_producer, topic_limits
 from storywire.config import KafkaSettings
 from storywire.messages import utcnow
@@ -253,7 +254,7 @@ class Delivery:
             if isinstance(self.producer, RenewableProducer):
                 self.producer.renew()
             self.limits.refresh(sorted({o.topic for o in failed} | {self.dlq}))
-            delay = min(self.backoff_s[1], self.backoff_s[0] * 2**attempt)
+            delay = delay_s(attempt, *self.backoff_s)
             attempt += 1
             if self.stop.wait(delay):
                 raise Stopped(f"stopped with {len(failed)} records unacknowledged")
