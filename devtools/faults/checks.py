@@ -19,6 +19,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from storywire.bus import client_config
 from storywire.config import KafkaSettings
+from storywire.messages import EnrichedArticle, MessageError, decode
 
 
 def read_topic(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:
@@ -116,15 +117,18 @@ def story_regressions(snaps: dict[str, list[dict[str, Any]]]) -> tuple[list[str]
 
 
 def placements(records: list[ConsumerRecord]) -> dict[str, set[str]]:
-    """Per article id on the enriched topic, the story ids it was placed in."""
+    """Per article id on the enriched topic, the story ids it was placed in. Only records a
+    reader accepts count: the suite's poison and hostile records (a NaN similarity...) on that
+    topic were placed by nobody, and the index dead-letters them."""
     out: dict[str, set[str]] = defaultdict(set)
     for rec in records:
-        try:
-            doc = json.loads(rec.value)
-        except (TypeError, ValueError):
+        if rec.value is None:
             continue
-        if isinstance(doc, dict) and doc.get("id") and doc.get("story_id"):
-            out[doc["id"]].add(doc["story_id"])
+        try:
+            msg = decode(EnrichedArticle, rec.value)
+        except MessageError:
+            continue
+        out[msg.id].add(msg.story_id)
     return out
 
 
