@@ -19,7 +19,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from storywire.bus import client_config
 from storywire.config import KafkaSettings
-from storywire.messages import EnrichedArticle, MessageError, decode
+from storywire.messages import EnrichedArticle, MessageError, Story, decode
 
 
 def read_topic(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:
@@ -77,15 +77,17 @@ def es_count(es_url: str, prefix: str, timeout: float = 1.0) -> int | None:
 
 
 def story_snapshots(records: list[ConsumerRecord]) -> dict[str, list[dict[str, Any]]]:
-    """Per story id, the decodable snapshots in topic order (poison and tombstones left out)."""
+    """Per story id, the snapshots a reader accepts, in topic order (the suite's poison and
+    hostile records, such as a version of 2^63, and tombstones left out)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in sorted(records, key=lambda r: (r.partition, r.offset)):
-        try:
-            snap = json.loads(rec.value)
-        except (TypeError, ValueError):
+        if rec.value is None:
             continue
-        if isinstance(snap, dict) and isinstance(snap.get("version"), int) and snap.get("id"):
-            out[snap["id"]].append(snap)
+        try:
+            snap = decode(Story, rec.value)
+        except MessageError:
+            continue
+        out[snap.id].append(snap.model_dump(mode="json"))
     return out
 
 
