@@ -5,9 +5,10 @@ An article is compared with the stories whose span [first, last] comes within
 late, from a lagging feed or a backfill, is compared with its event's reports by their
 dates. The candidates are pre-screened by the cosine of the article's embedding with
 each story's centroid; each is then given the probability that the article reports its
-event, from a handful of features (``enrich.scoring``: meaning, names and figures
-weighted by a background frequency, distance in days to the story's span, language)
-and weights learned from labelled pairs (``enrich.train``). The article joins the most
+event, from a handful of features (``enrich.scoring``: meaning, terms weighted by a
+background frequency, a conflict between the two sides' most salient name or figure,
+distance in days to the story's span, language, the story's size) and weights learned
+from labelled pairs of one development set (``enrich.train``). The article joins the most
 probable story at ``join_probability`` or more, else it opens a new story. When it
 qualifies for a second story too, and the two stories are one event by the same
 decision (``merge_probability``), the smaller is merged into the larger ("merged into
@@ -34,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -96,6 +97,28 @@ class _Candidate(NamedTuple):
     state: StoryState
     unit: F64  # the story's unit centroid
     dormant: bool  # found through the lookup: revive it before it changes
+
+
+def pair_features(
+    mine: scoring.Evidence,
+    unit: F64,
+    t: int,
+    language: str | None,
+    story: StoryState,
+    centroid: F64,
+    background: scoring.Background,
+    window_days: float,
+) -> tuple[float, ...]:
+    """``enrich.scoring.FEATURES`` of an article (its evidence, unit vector, time and
+    language) against a story: what the core decides on and ``enrich.train`` learns from."""
+    return scoring.features(
+        float(np.dot(centroid, unit)),
+        scoring.compare(mine, scoring.Evidence(story.profile, story.names, background)),
+        scoring.gap_days(t, story.first, story.last),
+        window_days,
+        1.0 - story.language_share(language),
+        story.size,
+    )
 
 
 class Clusterer:
@@ -271,30 +294,27 @@ class Clusterer:
             return Assignment(art.id, st.id, float(np.dot(self._table.unit64(st.row), v64)), st.label, False, True)
         t = to_micros(art.published)
         self._advance(t)
-        weights = art.terms or article_terms(art, s.lead_chars)  # the embed worker's, else our own
+        weights, names = self._terms(art)
         window = int(s.window_days * MICROS_PER_DAY)
         cands: list[tuple[StoryState, F64, bool]] = []
         for r in self._table.candidates(row_sims, t, s.semantic_floor, window, s.max_candidates):
             cands.append((self.stories[self._table.row_ids[r] or ""], self._table.unit64(r), False))
         if t - window < self._clock - int(s.dormant_after_days * MICROS_PER_DAY):
             cands += self._dormant(v64, t, window)
-        view = scoring.ArticleTerms(weights, self.background)
+        mine = scoring.Evidence(weights, names, self.background)
         scored = []
         for st, unit, dormant in cands:
-            lex, keys, figs = view.compare(st.terms, st.weights)
-            foreign = bool(art.language and st.languages and art.language not in st.languages)
-            gap = scoring.gap_days(t, st.first, st.last)
-            x = scoring.features(float(np.dot(unit, v64)), lex, keys, figs, gap, s.window_days, foreign)
+            x = pair_features(mine, v64, t, art.language, st, unit, self.background, s.window_days)
             scored.append(_Candidate(self.model.probability(x), st.id, st, unit, dormant))
         scored.sort(key=lambda c: (-c.probability, c.story_id))
         if not scored or scored[0].probability < s.join_probability:
-            st = self._open(art, v64, weights, t)
+            st = self._open(art, v64, weights, t, names)
             return Assignment(art.id, st.id, 1.0, st.label, True, False)
         best = scored[0]
         if best.dormant and art.id in best.state.members:  # a replay of a dormant story's report
             return Assignment(art.id, best.story_id, best.probability, best.state.label, False, True)
         st = self._revive(best) if best.dormant else best.state
-        self._join(st, art, v64, weights, best.probability, t)
+        self._join(st, art, v64, weights, best.probability, t, names)
         for other in scored[1:]:
             if other.probability < s.join_probability:
                 break
@@ -302,6 +322,14 @@ class Clusterer:
                 target = self._revive(other) if other.story_id not in self.stories else other.state
                 st = self._maybe_merge(st, target)
         return Assignment(art.id, st.id, best.probability, st.label, False, False)
+
+    def _terms(self, art: EmbeddedArticle) -> tuple[dict[str, float], frozenset[str]]:
+        """The article's weighted terms and the names among them: the embed worker's, else our own."""
+        if art.terms:
+            return art.terms, frozenset(art.names)
+        names: set[str] = set()
+        weights = article_terms(art, self.settings.lead_chars, names=names)
+        return weights, frozenset(names)
 
     def _advance(self, t: int) -> None:
         """The stream's position: the median date of the last articles, never moving back."""
@@ -346,36 +374,53 @@ class Clusterer:
         self._changed[st.id] = None
         return st
 
-    def _open(self, art: EmbeddedArticle, v64: F64, weights: dict[str, float], t: int) -> StoryState:
+    def _open(
+        self, art: EmbeddedArticle, v64: F64, weights: Mapping[str, float], t: int, names: frozenset[str]
+    ) -> StoryState:
         digest = hashlib.blake2b(f"{art.id}\x00{self._seq}".encode(), digest_size=8).hexdigest()
         self._seq += 1
         st = StoryState(f"st-{digest}", t)
         st.scale = 1.0
         self._attach(st, v64.astype(np.float32))
         self.background.stories += 1
-        self._add_member(st, art, weights, 1.0, t)
+        self._add_member(st, art, weights, 1.0, t, names)
         self._touch(st.row)
         return st
 
     def _join(
-        self, st: StoryState, art: EmbeddedArticle, v64: F64, weights: dict[str, float], p: float, t: int
+        self,
+        st: StoryState,
+        art: EmbeddedArticle,
+        v64: F64,
+        weights: Mapping[str, float],
+        p: float,
+        t: int,
+        names: frozenset[str],
     ) -> None:
         self._set_centroid(st, self._table.unit64(st.row) * st.scale + v64)
         st.first = min(st.first, t)
         st.last = max(st.last, t)
         self._table.set_times(st.row, st.first, st.last)
-        self._add_member(st, art, weights, p, t)
+        self._add_member(st, art, weights, p, t, names)
         self._touch(st.row)
 
-    def _add_member(self, st: StoryState, art: EmbeddedArticle, weights: dict[str, float], sim: float, t: int) -> None:
+    def _add_member(
+        self,
+        st: StoryState,
+        art: EmbeddedArticle,
+        weights: Mapping[str, float],
+        sim: float,
+        t: int,
+        names: frozenset[str],
+    ) -> None:
         s = self.settings
         st.members.append(art.id)
         self._member_of[art.id] = st.id
         if art.source not in st.sources:
             st.sources += (sys.intern(art.source),)
-        if art.language and art.language not in st.languages:
-            st.languages += (sys.intern(art.language),)
+        st.add_language(art.language)
         self.background.update(st.add_terms(weights, s.profile_terms), st.terms)
+        st.names = (st.names | names) & frozenset(st.terms)
         top = Top(sim, art.id, art.title, art.url, art.source, t, art.language)
         # Labels follow the closest title and the story's growth (sizes 1, 2, 4, 8...);
         # recomputing them for every member would cost more than the rest of the assignment.
@@ -392,13 +437,21 @@ class Clusterer:
 
     # ------------------------------------------------------------------- merge, dormancy
     def merge_probability(self, a: StoryState, b: StoryState) -> float:
-        """P(one event) of two stories in memory, by the same decision as an article's."""
-        s = self.settings
-        sem = float(np.dot(self._table.unit64(a.row), self._table.unit64(b.row)))
-        lex, keys, figs = scoring.ArticleTerms(a.profile, self.background).compare(b.terms, b.weights)
-        gap = max(0, a.first - b.last, b.first - a.last) / MICROS_PER_DAY
-        other = bool(a.languages and b.languages and not set(a.languages) & set(b.languages))
-        return self.model.probability(scoring.features(sem, lex, keys, figs, gap, s.window_days, other))
+        """P(one event) of two stories in memory, by the same decision as an article's: the
+        smaller story in the article's place."""
+        small, large = (a, b) if (a.size, a.id) <= (b.size, b.id) else (b, a)
+        mine = scoring.Evidence(small.profile, small.names, self.background)
+        theirs = scoring.Evidence(large.profile, large.names, self.background)
+        shared = sum(min(small.language_share(x), large.language_share(x)) for x in small.languages)
+        x = scoring.features(
+            float(np.dot(self._table.unit64(a.row), self._table.unit64(b.row))),
+            scoring.compare(mine, theirs),
+            max(0, a.first - b.last, b.first - a.last) / MICROS_PER_DAY,
+            self.settings.window_days,
+            1.0 - shared if small.language_counts and large.language_counts else 0.0,
+            small.size,
+        )
+        return self.model.probability(x)
 
     def _maybe_merge(self, a: StoryState, b: StoryState) -> StoryState:
         s = self.settings
@@ -414,8 +467,10 @@ class Clusterer:
             keep.members.append(aid)
             self._member_of[aid] = keep.id
         keep.sources += tuple(x for x in gone.sources if x not in keep.sources)
-        keep.languages += tuple(x for x in gone.languages if x not in keep.languages)
+        for lang, n in zip(gone.languages, gone.language_counts, strict=True):
+            keep.add_language(lang, n)
         self.background.update(keep.add_terms(gone.profile, s.profile_terms), keep.terms)
+        keep.names = (keep.names | gone.names) & frozenset(keep.terms)
         self.background.remove(gone.terms)  # counted in the story it went into
         self.background.stories -= 1
         for top in gone.top:

@@ -139,7 +139,13 @@ def enriched(article: EmbeddedArticle, got: Assignment) -> EnrichedArticle:
     here, so a value it computed wrongly (a similarity of NaN) refuses this article alone."""
     if not (math.isfinite(got.similarity) and abs(got.similarity) <= MAX_SCORE):
         raise ValueError(f"{article.id}: the clusterer gave a similarity of {got.similarity}")
-    added = {"terms": {}, "story_id": got.story_id, "similarity": float(got.similarity), "story_label": got.label}
+    added = {
+        "terms": {},
+        "names": (),
+        "story_id": got.story_id,
+        "similarity": float(got.similarity),
+        "story_label": got.label,
+    }
     return EnrichedArticle.model_construct(**(dict(article) | added))
 
 

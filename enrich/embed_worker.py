@@ -85,8 +85,8 @@ class Batcher:
 def embed_articles(articles: list[Article], embedder: Embedder, lead_chars: int) -> list[EmbeddedArticle]:
     """Title plus lead of each article through the model, as EmbeddedArticles.
 
-    Each also carries the weighted terms of its title and lead, which the clusterer
-    compares, and its language when the feed did not declare one: computed here, where
+    Each also carries the weighted terms of its title and lead and the names among them,
+    which the clusterer compares, and its language when the feed did not declare one: computed here, where
     the work scales out with the workers.
     """
     if not articles:
@@ -104,15 +104,20 @@ def embed_articles(articles: list[Article], embedder: Embedder, lead_chars: int)
     # validate 384 floats per article again. An article whose feed declares no language
     # gets the detected one (the clusterer compares languages). Terms are kept short so that
     # the record stays within the size budget (storywire.messages.stage_growth).
-    return [
-        EmbeddedArticle.model_construct(
-            **(dict(a) | {"language": a.language or detect_language(a.title, body)}),
-            embedding=tuple(vec.tolist()),
-            model=embedder.name,
-            terms={t: w for t, w in terms(a.title, body).items() if len(t) <= EMBED_TERM_CHARS},
+    out = []
+    for a, vec, body in zip(articles, vectors, leads, strict=True):
+        names: set[str] = set()
+        weights = {t: w for t, w in terms(a.title, body, names=names).items() if len(t) <= EMBED_TERM_CHARS}
+        out.append(
+            EmbeddedArticle.model_construct(
+                **(dict(a) | {"language": a.language or detect_language(a.title, body)}),
+                embedding=tuple(vec.tolist()),
+                model=embedder.name,
+                terms=weights,
+                names=tuple(sorted(n for n in names if n in weights)),
+            )
         )
-        for a, vec, body in zip(articles, vectors, leads, strict=True)
-    ]
+    return out
 
 
 class EmbedWorker:

@@ -4,8 +4,10 @@ Pure functions, no I/O. The lexical view is what tells two events on one topic a
 names, places and numbers ("Kremlin", "Idalia", "15", "7.8") that a sentence embedding
 blurs. Terms are lower-cased, accent-folded word and number tokens of the title and the
 lead; tokens that look like names or figures in the original text (capitalised inside a
-sentence, all-caps, or containing a digit) and title tokens weigh more. Weights are raw
-term frequencies here; the clusterer applies an inverse story frequency on top.
+sentence of the lead, all-caps, or containing a digit) and title tokens weigh more. Weights
+are raw term frequencies here; the clusterer applies an inverse story frequency on top.
+The words written as names in the lead are also returned on request: the clusterer
+compares an article's and a story's most salient name (``enrich.scoring``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ _STOPWORD_TEXT = """
     het een van op voor met zijn niet bij
     og er en et pa som med til av for den det
     o os as do da dos das em um uma com para
+    wurde wurden auch unter sich nicht als wie aus sind war hat haben bis noch nur oder aber vor zum zur
+    einer eines einem einen dass laut seit uber sei seine ihre ihr wird werden
+    si ma tra nel nella nelle negli alla alle dei delle anche come piu stato stata dopo sul sulla ha hanno
+    fue como mas pero sus tras han ha este esta estos entre sobre desde hasta segun ya muy
+    foi nao mais seu sua pelo pela ao na nos apos sobre ate ja muito
+    ont ete apres selon lors aussi leur leurs son ses sont avec entre sans plus tout tous
+    na po iz za ot dlya eto kak chto pri pod nad posle
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
@@ -156,14 +165,25 @@ _WORD_START = re.compile(r"[^\W_]", re.UNICODE)
 
 
 def terms(
-    title: str, body: str, *, title_weight: float = 2.0, name_weight: float = 2.0, max_terms: int = 64
+    title: str,
+    body: str,
+    *,
+    title_weight: float = 2.0,
+    name_weight: float = 2.0,
+    max_terms: int = 64,
+    names: set[str] | None = None,
 ) -> dict[str, float]:
-    """Weighted terms of a title and a lead. Deterministic; keeps the ``max_terms`` heaviest."""
+    """Weighted terms of a title and a lead. Deterministic; keeps the ``max_terms`` heaviest.
+
+    ``names``, when given, receives the word terms (not figures) of the lead written as a
+    name at least once (capitalised inside a sentence, or in capitals). A title's capitals
+    are not read as names: many headlines are in title case, which is style."""
     out: dict[str, float] = {}
     get = out.get
     stop = STOPWORDS
-    for text, base in ((title, title_weight), (body, 1.0)):
+    for text, base, in_lead in ((title, title_weight, False), (body, 1.0, True)):
         heavy = base * name_weight
+        found = names if in_lead else None
         if " " in text or "\u00a0" in text or "\u202f" in text:
             text = _SPACED_THOUSANDS.sub("", text)
         pairs = _TOKEN_CTX.findall(text)
@@ -176,7 +196,9 @@ def terms(
                 tok = raw.lower() if raw.isascii() else fold(raw)
                 if len(tok) < 2 or tok in stop:
                     continue
-                name = raw[0].isupper() and ((len(raw) >= 2 and raw.isupper()) or not pre)
+                name = raw[0].isupper() and ((len(raw) >= 2 and raw.isupper()) or (not pre and in_lead))
+                if name and found is not None:
+                    found.add(tok)
             else:
                 tok = _norm_token(raw)
                 if (len(tok) < 2 and not tok.isdigit()) or tok in stop:
@@ -184,16 +206,22 @@ def terms(
                 name = (
                     _DIGIT.search(raw) is not None
                     or (len(raw) >= 2 and raw.isupper())
-                    or (raw[:1].isupper() and not pre)
+                    or (raw[:1].isupper() and not pre and in_lead)
                 )
+                if name and found is not None and not _DIGIT.search(tok):
+                    found.add(tok)
             out[tok] = get(tok, 0.0) + (heavy if name else base) * n
     if len(out) > max_terms:
         out = {t: out[t] for t in top_terms(out, max_terms)}
+        if names is not None:
+            names.intersection_update(out)
     return out
 
 
-def article_terms(article: Article, lead_chars: int = 500, max_terms: int = 64) -> dict[str, float]:
-    return terms(article.title, lead(article, lead_chars), max_terms=max_terms)
+def article_terms(
+    article: Article, lead_chars: int = 500, max_terms: int = 64, names: set[str] | None = None
+) -> dict[str, float]:
+    return terms(article.title, lead(article, lead_chars), max_terms=max_terms, names=names)
 
 
 def title_words(title: str) -> list[str]:

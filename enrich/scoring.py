@@ -1,27 +1,36 @@
 """Whether an article reports a story's event: a handful of features and a learned decision (pure).
 
 The features of an article ``a`` against a story ``s`` (or of one story against another,
-for a merge):
+for a merge), in ``FEATURES`` order:
 
-    semantic        cosine of a's embedding and s's centroid
-    lexical         cosine of their term vectors (names, places, figures and other content
-                    words; see ``enrich.features.terms``), each term weighted by ``idf``
-    gap             days between a's own date and s's span [first, last] (0 inside it),
-                    over ``window_days``: a date is compared with the story's own dates,
-                    never with a clock of the stream
-    other_language  1 when a's language is known and none of s's known languages
-    other_language_lexical   other_language x lexical: across languages the English-only
-                    default model says little, so names and figures must carry the decision
-    figure_conflict 1 when s's headline figures ("iPhone 15") and a's ("iPhone 16") disagree
+    semantic          cosine of a's embedding and s's centroid
+    lexical           cosine of their term vectors (names, places, figures and other
+                      content words; ``enrich.features.terms``), each term weighted by
+                      its ``Background`` idf, so shared topic words ("hurricane",
+                      "florida") count less than a shared name of one event ("idalia")
+    names_conflict    1 when a's most salient name is not among s's terms and s's most
+                      salient name is not among a's: Hurricane Idalia against Hurricane
+                      Ian, the Fed against the Bank of Japan, Monterey Park against Half
+                      Moon Bay. Salience is ``log(1 + weight) x idf``: a name the story's
+                      members repeat that few other stories hold. A name is a word the
+                      lead writes with a capital inside a sentence (titles are often in
+                      title case, so their capitals say nothing)
+    figures_conflict  the same for figures ("iPhone 15" against "iPhone 16", "0.25%"
+                      against "5%")
+    gap               days between a's own date and s's span [first, last] (0 inside
+                      it), over ``window_days`` (at most 1): a date is compared with the
+                      story's own dates, never with a clock of the stream
+    other_language    the share of s's members in another language than a's (0 when
+                      unknown): the default embedding model is English-only, so across
+                      languages a lower cosine means less
+    log_size          log of s's size: a centroid and a profile made of many reports
+                      match more articles, related or not, than a single report does
 
-The decision is a logistic regression on these features (``Model``), trained on labelled
-(article, story) pairs by ``python -m enrich.train`` and shipped as ``weights.json``
-beside this module: the probability that ``a`` belongs to ``s``.
-
-``idf`` is a background weight of a term that does not depend on which stories are
-active (so a story's lexical evidence is the same whatever else is in memory, in any
-arrival order): figures and words that do not look like common words weigh more. See
-``term_idf``.
+The decision is a logistic regression on these features (``Model``), trained on
+labelled (article, story) pairs of one development set by ``python -m enrich.train``
+and shipped as ``weights.json`` beside this module: the probability that ``a`` reports
+``s``'s event. Story against story (a merge) uses the same decision, the smaller
+story in the article's place.
 
     ModelError   the weights file is missing or does not fit the features
 """
@@ -31,7 +40,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,14 +49,12 @@ from enrich.features import is_figure
 FEATURES = (
     "semantic",
     "lexical",
-    "key_terms",
-    "figures",
-    "figures_disjoint",
+    "names_conflict",
+    "figures_conflict",
     "gap",
     "other_language",
-    "other_language_lexical",
+    "log_size",
 )
-KEY_TERMS = 4  # how many of the heaviest terms of each side are checked by ``key_terms``
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
 
@@ -66,7 +73,8 @@ class Model:
         return self.intercept + sum(c * v for c, v in zip(self.coef, x, strict=True))
 
     def probability(self, x: Sequence[float]) -> float:
-        return 1.0 / (1.0 + math.exp(-self.logit(x)))
+        z = self.logit(x)
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
 @functools.cache
@@ -119,63 +127,42 @@ class Background:
         return math.log((self.stories + 1) / (self.df.get(term, 0) + 1)) + 1.0
 
 
-class ArticleTerms:
-    """An article's terms (or a story's profile) ready to be compared with many stories.
+class Evidence:
+    """An article's terms (or a story's profile) weighted by the background: what
+    ``compare`` needs, computed once for many comparisons."""
 
-    Against a candidate story, a term's idf counts the stories other than that candidate
-    (a name the candidate holds is not made common by the candidate itself, which matters
-    early in a stream, when there are few stories): ``log(N / df) + 1`` for the story's
-    terms, ``log(N / (df + 1)) + 1`` for the others, N the stories counted.
-    """
+    __slots__ = ("figure", "name", "norm", "x")
 
-    __slots__ = ("base", "df", "figures", "figures_norm", "n", "sq", "top", "weights")
-
-    def __init__(self, weights: Mapping[str, float], background: Background) -> None:
-        self.weights = weights
-        self.n = max(1, background.stories)
-        self.df = background.df
-        log, n, get = math.log, self.n, self.df.get
-        self.base = {t: log(n / (get(t, 0) + 1)) + 1.0 for t in weights}
-        self.sq = sum((w * self.base[t]) ** 2 for t, w in weights.items())
-        self.top = sorted(weights, key=lambda t: (-math.log1p(weights[t]) * self.base[t], t))[:KEY_TERMS]
-        self.figures = {t: w * self.base[t] for t, w in weights.items() if is_figure(t)}
-        self.figures_norm = math.sqrt(sum(x * x for x in self.figures.values()))
-
-    def compare(self, terms: Sequence[str], weights: Sequence[float]) -> tuple[float, float, tuple[float, float]]:
-        """(lexical, key terms, figures) against a story's profile; see ``features``."""
-        log, n, get = math.log, self.n, self.df.get
-        a = self.weights
-        a_sq, s_sq, dot = self.sq, 0.0, 0.0
-        ranked: list[tuple[float, str]] = []
-        fig_dot, fig_sq = 0.0, 0.0
-        for term, w in zip(terms, weights, strict=True):
-            idf = log(n / max(1, get(term, 1))) + 1.0
-            x = w * idf
-            s_sq += x * x
-            ranked.append((-math.log1p(w) * idf, term))
-            aw = a.get(term)
-            if aw is not None:
-                a_sq += (aw * idf) ** 2 - (aw * self.base[term]) ** 2
-                dot += aw * idf * x
+    def __init__(self, weights: Mapping[str, float], names: Collection[str], background: Background) -> None:
+        idf = background.idf
+        self.x: dict[str, float] = {}
+        name: tuple[float, str] | None = None
+        figure: tuple[float, str] | None = None
+        for term, w in weights.items():
+            i = idf(term)
+            self.x[term] = w * i
+            if w <= 0.0:
+                continue
+            key = (-math.log1p(w) * i, term)  # most salient first, ties by term
             if is_figure(term):
-                fig_sq += x * x
-                fig_dot += self.figures.get(term, 0.0) * x
-        lex = dot / math.sqrt(a_sq * s_sq) if dot else 0.0
-        ranked.sort()
-        s_top = [t for _, t in ranked[:KEY_TERMS]]
-        own = set(terms)
-        keys = (
-            min(sum(t in own for t in self.top) / len(self.top), sum(t in a for t in s_top) / len(s_top))
-            if own and a
-            else 0.0
-        )
-        if not self.figures or not fig_sq:
-            figs = (0.0, 0.0)
-        elif fig_dot == 0.0:
-            figs = (0.0, 1.0)
-        else:
-            figs = (fig_dot / (self.figures_norm * math.sqrt(fig_sq)), 0.0)
-        return lex, keys, figs
+                figure = key if figure is None or key < figure else figure
+            elif term in names:
+                name = key if name is None or key < name else name
+        self.norm = math.sqrt(sum(v * v for v in self.x.values()))
+        self.name = name[1] if name else None
+        self.figure = figure[1] if figure else None
+
+
+def compare(a: Evidence, s: Evidence) -> tuple[float, float, float]:
+    """(lexical, names_conflict, figures_conflict) of ``a`` against ``s``."""
+    small, large = (a.x, s.x) if len(a.x) <= len(s.x) else (s.x, a.x)
+    dot = sum(v * large[t] for t, v in small.items() if t in large)
+    lexical = dot / (a.norm * s.norm) if dot else 0.0
+    return lexical, _conflict(a.name, s.name, a, s), _conflict(a.figure, s.figure, a, s)
+
+
+def _conflict(mine: str | None, theirs: str | None, a: Evidence, s: Evidence) -> float:
+    return 1.0 if mine and theirs and mine not in s.x and theirs not in a.x else 0.0
 
 
 def gap_days(t: int, first: int, last: int, micros_per_day: int = 86_400_000_000) -> float:
@@ -184,7 +171,12 @@ def gap_days(t: int, first: int, last: int, micros_per_day: int = 86_400_000_000
 
 
 def features(
-    semantic: float, lex: float, keys: float, figs: tuple[float, float], gap: float, window_days: float, other: bool
+    semantic: float,
+    lexical: tuple[float, float, float],
+    gap: float,
+    window_days: float,
+    other_language: float,
+    size: int,
 ) -> tuple[float, ...]:
-    o = 1.0 if other else 0.0
-    return (semantic, lex, keys, figs[0], figs[1], min(gap / window_days, 1.0), o, o * lex)
+    lex, names, figures = lexical
+    return (semantic, lex, names, figures, min(gap / window_days, 1.0), other_language, math.log(max(1, size)))

@@ -13,7 +13,7 @@ import functools
 import math
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -76,10 +76,12 @@ class StoryState:
         "id",
         "keywords",
         "label",
+        "language_counts",
         "languages",
         "last",
         "members",
         "merged_into",
+        "names",
         "row",
         "scale",
         "sources",
@@ -101,10 +103,12 @@ class StoryState:
         self.members: list[str] = []
         self.sources: tuple[str, ...] = ()  # tuples: smaller than lists, rarely extended
         self.languages: tuple[str, ...] = ()
+        self.language_counts: tuple[int, ...] = ()  # members in each of ``languages``
         # The term profile as two compact sequences (a dict per story costs several times more).
         self.terms: tuple[str, ...] = ()
         # Weights are sums of small integers (see features.terms): exact in single precision.
         self.weights = array("f")
+        self.names: frozenset[str] = frozenset()  # profile terms written as names by a member
         self.top: list[Top] = []
         self.label = ""
         self.headline = ""
@@ -118,7 +122,26 @@ class StoryState:
     def size(self) -> int:
         return len(self.members)
 
-    def add_terms(self, weights: dict[str, float], limit: int) -> tuple[str, ...]:
+    def add_language(self, language: str | None, n: int = 1) -> None:
+        if not language:
+            return
+        if language in self.languages:
+            i = self.languages.index(language)
+            counts = list(self.language_counts)
+            counts[i] += n
+            self.language_counts = tuple(counts)
+        else:
+            self.languages += (sys.intern(language),)
+            self.language_counts += (n,)
+
+    def language_share(self, language: str | None) -> float:
+        """The share of members (of known language) written in ``language``; 1 when unknown."""
+        total = sum(self.language_counts)
+        if not language or not total:
+            return 1.0
+        return self.language_counts[self.languages.index(language)] / total if language in self.languages else 0.0
+
+    def add_terms(self, weights: Mapping[str, float], limit: int) -> tuple[str, ...]:
         """Add an article's (or a story's) terms to the profile; returns the terms before."""
         before = self.terms
         prof = self.profile
@@ -170,7 +193,14 @@ class StoryState:
         members = tuple(self.members)
         if len(members) > max_members:
             members = members[-max_members:]
-        restore = trusted(StoryRestore, centroid_scale=self.scale, profile=self.profile, members=members)
+        restore = trusted(
+            StoryRestore,
+            centroid_scale=self.scale,
+            profile=self.profile,
+            members=members,
+            names=tuple(sorted(self.names)),
+            language_counts=self.language_counts,
+        )
         return trusted(
             StorySnapshot,
             id=self.id,
@@ -203,8 +233,11 @@ class StoryState:
         st.members = list(restore.members)
         st.sources = tuple(sys.intern(x) for x in story.sources)
         st.languages = tuple(sys.intern(x) for x in story.languages)
+        counts = tuple(restore.language_counts)
+        st.language_counts = counts if len(counts) == len(st.languages) else (1,) * len(st.languages)
         st.terms = tuple(sys.intern(t) for t in restore.profile)
         st.weights = array("f", restore.profile.values())
+        st.names = frozenset(sys.intern(t) for t in restore.names)
         ids = {m: m for m in st.members}
         st.top = [
             Top(

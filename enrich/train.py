@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from enrich import orders, scoring
+from enrich.cluster import pair_features
 from enrich.eval import load_dataset, with_vectors
 from enrich.features import article_terms, embedding_text
 from enrich.settings import EnrichSettings
@@ -60,18 +61,19 @@ def pairs(
         t = to_micros(a.published)
         v = np.asarray(a.embedding, dtype=np.float64)
         v /= np.linalg.norm(v)
-        weights = a.terms or article_terms(a, settings.lead_chars)
+        names: set[str] = set()
+        weights = article_terms(a, settings.lead_chars, names=names)
+        mine = scoring.Evidence(weights, names, background)
         event = gold[a.id]
         for name, g in stories.items():
             st = g.state
             assert g.total is not None
-            sem = float(np.dot(g.total / np.linalg.norm(g.total), v))
-            gap = scoring.gap_days(t, st.first, st.last)
-            if gap * MICROS_PER_DAY > window or sem < settings.semantic_floor:
+            unit = g.total / np.linalg.norm(g.total)
+            if scoring.gap_days(t, st.first, st.last) * MICROS_PER_DAY > window:
                 continue
-            lex, keys, figs = scoring.ArticleTerms(weights, background).compare(st.terms, st.weights)
-            other = bool(a.language and st.languages and a.language not in st.languages)
-            xs.append(scoring.features(sem, lex, keys, figs, gap, settings.window_days, other))
+            if float(np.dot(unit, v)) < settings.semantic_floor:
+                continue
+            xs.append(pair_features(mine, v, t, a.language, st, unit, background, settings.window_days))
             ys.append(int(name == event))
             groups.append(event)
         if event not in stories:
@@ -81,9 +83,9 @@ def pairs(
         st = g.state
         st.first, st.last = min(st.first, t), max(st.last, t)
         st.members.append(a.id)
-        if a.language and a.language not in st.languages:
-            st.languages += (a.language,)
+        st.add_language(a.language)
         background.update(st.add_terms(weights, settings.profile_terms), st.terms)
+        st.names = (st.names | names) & frozenset(st.terms)
     return xs, ys, groups
 
 

@@ -85,7 +85,8 @@ def stage_growth(dims: int = BUDGET_DIMS) -> int:
     """Bytes the embedding and enrichment stages may add to a raw article, at most."""
     embedding = dims * _JSON_FLOAT + 64  # the field, its brackets and the model name
     terms = EMBED_TERMS * (EMBED_TERM_CHARS * 4 + 32)  # UTF-8 keys, quotes, weights
-    return embedding + terms + ENRICH_GROWTH
+    names = EMBED_TERMS * (EMBED_TERM_CHARS * 4 + 4)  # the terms written as names, again
+    return embedding + terms + names + ENRICH_GROWTH
 
 
 def raw_article_budget(max_message_bytes: int, dims: int = BUDGET_DIMS) -> int:
@@ -129,6 +130,7 @@ def _unit_vector(value: tuple[float, ...]) -> tuple[float, ...]:
 
 
 Vector = Annotated[tuple[float, ...], Field(max_length=MAX_DIMS), AfterValidator(_unit_vector)]
+Names = Annotated[tuple[Annotated[str, Field(max_length=MAX_TERM_CHARS)], ...], Field(max_length=MAX_TERMS)]
 TermWeights = Annotated[
     dict[Annotated[str, Field(max_length=MAX_TERM_CHARS)], Annotated[float, Field(ge=0, le=MAX_TERM_WEIGHT)]],
     Field(max_length=MAX_TERMS),
@@ -199,14 +201,17 @@ class EmbeddedArticle(Article):
     """An Article with its L2-normalised embedding and the name of the model that made it.
 
     ``terms`` are the weighted terms of the title and lead that the clusterer compares
-    (``enrich.features.article_terms``). The embedding workers compute them, since they
-    scale out and the clusterer is a single process; when a message has none (an older
-    worker, a hand-made message), the clusterer computes them itself, with the same result.
+    (``enrich.features.article_terms``), ``names`` those of them the lead writes as a name.
+    The embedding workers compute them, since they scale out and the clusterer is a single
+    process; when a message has no terms (a hand-made message), the clusterer computes
+    both itself, with the same result. A message from a worker older than ``names`` has
+    terms without names: it is clustered without name evidence.
     """
 
     embedding: Vector  # empty: no vector (the clusterer refuses it, the index writes the text alone)
     model: str
     terms: TermWeights = Field(default_factory=dict)
+    names: Names = ()
 
 
 class EnrichedArticle(EmbeddedArticle):
@@ -269,6 +274,8 @@ class StoryRestore(BaseModel):
     centroid_scale: Annotated[float, Field(ge=0, le=MAX_SCALE)] | None = None
     profile: ProfileWeights = Field(default_factory=dict)
     members: tuple[str, ...] = ()
+    names: Names = ()  # the profile's terms that a member wrote as a name
+    language_counts: Annotated[tuple[Annotated[int, Field(ge=0, le=MAX_COUNT)], ...], Field(max_length=MAX_TERMS)] = ()
 
 
 _RESTORE_FIELDS = ("centroid_scale", "profile", "members")

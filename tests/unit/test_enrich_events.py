@@ -16,6 +16,8 @@ import pytest
 from enrich.cluster import Clusterer
 from enrich.embed_worker import embed_articles
 from enrich.eval import concurrent, load_dataset
+from enrich.lookup import MemoryLookup
+from enrich.orders import ORDERS, arrival, seeds_of
 from storywire.config import ModelSettings
 from storywire.embedder import SentenceTransformerEmbedder, load_embedder
 from storywire.messages import Article, PublishedFrom
@@ -59,10 +61,13 @@ def test_the_two_seed_reports_of_the_kremlin_drone_incident_are_one_story(
     reports = [seed_article(p, datetime(2023, 5, 3 + i, 12, tzinfo=UTC)) for i, p in enumerate(seeds[:2])]
     others = [it.article for it in load_dataset(FIXTURES / "events.jsonl") if not it.event.startswith("kremlin")]
     stream = embed_articles(sorted([*reports, *others], key=lambda a: a.published), embedder, 500)
-    for articles in (stream, concurrent(stream)):
-        got = {a.article_id: a for a in Clusterer().assign_batch(articles)}
-        assert got[reports[0].id].story_id == got[reports[1].id].story_id
-        assert all(got[o.id].story_id != got[reports[0].id].story_id for o in others)
+    for order in ORDERS:  # every arrival order a live pipeline meets, each seed the eval replays
+        for seed in seeds_of(order):
+            core = Clusterer(None, MemoryLookup())
+            got = {a.article_id: a for a in core.assign_batch(arrival(stream, order, seed))}
+            kremlin = core.resolve(got[reports[0].id].story_id)
+            assert core.resolve(got[reports[1].id].story_id) == kremlin, (order, seed)
+            assert all(core.resolve(got[o.id].story_id) != kremlin for o in others), (order, seed)
 
 
 def test_one_event_in_different_words_joins_and_a_same_topic_event_stays_apart(
