@@ -84,11 +84,9 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from elasticsearch import Elasticsearch
-
     from enrich.cluster import Clusterer
     from enrich.cluster_service import ClusterService, RestoreError, read_snapshots, restorable
-    from enrich.es_lookup import EsStoryLookup
+    from enrich.lookup import SqliteLookup
     from enrich.settings import EnrichSettings
     from storywire.bus import Topics, ensure_topics, group_id, make_consumer
     from storywire.commands import CommandError
@@ -101,15 +99,15 @@ def _cluster(args: argparse.Namespace) -> int:
     topics = Topics(settings.kafka.topic_prefix)
     ensure_topics(settings.kafka, topics)
     stop = Stopper.install()
-    # Dormant stories are found again in the stories index (enrich.es_lookup).
-    es = Elasticsearch(settings.es.url)  # TODO(lead): the kernel's client factory (auth, TLS) once enrich may use it
-    lookup = EsStoryLookup(es, f"{settings.es.index_prefix}-stories")
+    # Dormant stories wait in a local store that restore rebuilds from the stories topic.
+    lookup = SqliteLookup()
     core = Clusterer(enrich, lookup)
     try:
         core.restore(restorable(read_snapshots(settings.kafka, topics.stories)))
     except RestoreError as exc:
         raise CommandError(str(exc)) from exc
-    log.info("clusterer restored", extra={"active": core.active_count, "topic": topics.stories})
+    extra = {"active": core.active_count, "dormant": len(lookup), "topic": topics.stories}
+    log.info("clusterer restored", extra=extra)
     group = group_id(settings.kafka, enrich.cluster_group, "cluster")
     consumer = make_consumer(settings.kafka, group, [topics.embedded])
     producer = renewable_producer(settings.kafka)
@@ -121,6 +119,6 @@ def _cluster(args: argparse.Namespace) -> int:
     finally:
         consumer.close()
         producer.close()
-        es.close()
+        lookup.close()
         close_ops()
     return 0

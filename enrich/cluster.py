@@ -223,14 +223,23 @@ class Clusterer:
         """Rebuild the state from the snapshots this core emitted (a compacted topic read to its end).
 
         Streams: only the newest version of each story is kept, so a long topic does not
-        have to fit in memory as messages. Dormant stories stay out of memory (the lookup
-        finds them); the stream's position is the median last date of the active ones.
+        have to fit in memory as messages. Dormant stories stay out of memory: the lookup
+        is rebuilt from the same snapshots and finds them. The stream's position is the
+        median last date of the active ones.
         """
         if self._seq or self.stories:
             raise ClusterError("restore needs an empty clusterer")
+        if self.lookup is not None:
+            self.lookup.clear()
         versions: dict[str, int] = {}
         profiles: dict[str, tuple[str, ...]] = {}  # the newest profile of each story not merged
+        pending: list[StorySnapshot] = []  # for the lookup, a thousand at a time
         for snap in snapshots:
+            if self.lookup is not None:
+                pending.append(snap)
+                if len(pending) >= 1000:
+                    self.lookup.add(pending)
+                    pending.clear()
             if snap.version < versions.get(snap.id, 0):
                 continue
             versions[snap.id] = snap.version
@@ -247,6 +256,8 @@ class Clusterer:
             elif snap.status is StoryStatus.ACTIVE and snap.centroid:
                 self._ensure_dim(len(snap.centroid))
                 self._attach(StoryState.from_snapshot(snap), np.asarray(snap.centroid, dtype=np.float32))
+        if self.lookup is not None:
+            self.lookup.add(pending)
         self._seq = len(versions)
         for terms in profiles.values():
             self.background.add(terms)

@@ -2,7 +2,8 @@
 
 Run exactly one per pipeline (a consumer group of one; a second process only waits as a
 standby). On start it reads the compacted stories topic to its end and restores the
-core from those snapshots, then resumes the embedded topic from the group's committed
+core from those snapshots (the active stories in memory, the dormant ones in the core's
+``StoryLookup``, ``enrich.lookup.SqliteLookup``), then resumes the embedded topic from the group's committed
 offsets. Per batch, through the stages' one rule (``storywire.consume.StageLoop``):
 decode (poison -> dead letters), assign in order, produce the EnrichedArticles and the
 latest snapshot of every changed story, check every acknowledgement, commit. A crash
@@ -13,8 +14,8 @@ counted again. The same input order gives the same stories, with or without rest
     ClusterError (enrich.cluster)
      +-- DimensionMismatch   that article goes to the dead-letter topic
      +-- InvalidEmbedding    likewise
-     +-- LookupUnavailable   (enrich.es_lookup) the stories index did not answer when a
-                             late article needed dormant stories: the batch is not
+    LookupUnavailable        (enrich.lookup) the store of dormant stories failed (its disk
+                             is full, say) while a batch was assigned: the batch is not
                              committed, the process stops and is restarted
     RestoreError             the stories topic cannot be read to its end: do not start
 
@@ -35,8 +36,7 @@ from kafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from enrich.cluster import Assignment, Clusterer, embedding_problem
-from enrich.es_lookup import EsStoryLookup, LookupUnavailable
-from enrich.lookup import MemoryLookup
+from enrich.lookup import LookupUnavailable, StoryLookup
 from enrich.settings import EnrichSettings
 from storywire.bus import Consumer, Decoded, Producer, ReadingConsumer, Record, Topics, encode, key_bytes, poll_records
 from storywire.config import KafkaSettings
@@ -159,18 +159,18 @@ class ClusterService:
         core: Clusterer,
         consumer: Consumer,
         producer: Producer,
-        lookup: EsStoryLookup | MemoryLookup | None = None,
+        lookup: StoryLookup | None = None,
         *,
         limits: Limits | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
-        self.lookup = lookup  # told of every snapshot produced, so it knows stories the index has not yet
+        self.lookup = lookup  # dormant stories, told of every snapshot produced (enrich.lookup)
         self.topics = topics
         self.core = core
         self.delivery = Delivery(producer, topics, "cluster", limits=limits, stop=stop)
-        # Without the stories index the core's state after a half-assigned batch is unsure:
-        # the process stops and restores from the stories topic (see the module).
+        # Without its store of dormant stories the core's state after a half-assigned batch is
+        # unsure: the process stops and restores from the stories topic (see the module).
         self.loop = StageLoop("cluster", consumer, self.delivery, abort=(LookupUnavailable,))
 
     @property

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from storywire import analysis
-from storywire.messages import EnrichedArticle, Story, StorySnapshot
+from storywire.messages import EnrichedArticle, Story
 
 # The message fields each index holds. Named, not "everything": a field added to a message
 # later (clusterer state, say) must not turn every document into a strict-mapping error.
@@ -151,7 +151,7 @@ def growth(story: Story) -> float:
     return round(story.size / hours, 4)
 
 
-def story_doc(story: Story | StorySnapshot) -> dict[str, Any]:
+def story_doc(story: Story) -> dict[str, Any]:
     doc = story.model_dump(mode="json", include=set(STORY_FIELDS))
     doc["titles"] = [a.title for a in story.top_articles]
     doc["stems"] = _story_stems(
@@ -159,9 +159,6 @@ def story_doc(story: Story | StorySnapshot) -> dict[str, Any]:
     )
     doc["source_count"] = len(set(story.sources))
     doc["growth"] = growth(story)
-    # From a StorySnapshot: what the clusterer revives a dormant story from (enrich.es_lookup).
-    restore = getattr(story, "restore", None)
-    doc["clusterer"] = restore.model_dump(mode="json") if restore is not None else {}
     if not doc["centroid"]:
         del doc["centroid"]
     return doc
@@ -177,7 +174,7 @@ def article_lines(index: str, article: EnrichedArticle) -> tuple[dict[str, Any],
     return {"index": {"_index": index, "_id": article.id}}, article_json(article)
 
 
-def story_action(index: str, story: Story | StorySnapshot) -> tuple[dict[str, Any], dict[str, Any]]:
+def story_action(index: str, story: Story) -> tuple[dict[str, Any], dict[str, Any]]:
     """An external-version index: Elasticsearch keeps the highest version it has seen."""
     header = {"_index": index, "_id": story.id, "version": story.version, "version_type": "external"}
     return {"index": header}, story_doc(story)

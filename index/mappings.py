@@ -188,11 +188,16 @@ class Migrated:
     copied: int
 
 
-def _copy_actions(es: Elasticsearch, source: str, dest: str, external: bool) -> Iterator[dict[str, Any]]:
+def _copy_actions(
+    es: Elasticsearch, source: str, dest: str, external: bool, fields: frozenset[str]
+) -> Iterator[dict[str, Any]]:
     for hit in helpers.scan(es, index=source, query={"query": {"match_all": {}}}, version=True, size=500):
         # Fields derived from the document (stems, snippet) are computed again: a field the
         # old version did not have is filled in, and a changed analysis reaches old documents.
         doc = derived_story(hit["_source"]) if external else derived_article(hit["_source"])
+        # Only the fields the new mappings know: a field dropped from them (the clusterer's
+        # state some stories indices held) must not make the copy a strict-mapping error.
+        doc = {k: v for k, v in doc.items() if k in fields}
         action: dict[str, Any] = {"_op_type": "index", "_index": dest, "_id": hit["_id"], "_source": doc}
         if external:
             action |= {"version": hit["_version"], "version_type": "external_gte"}
@@ -208,9 +213,10 @@ def _counted(actions: Iterator[dict[str, Any]], progress: Progress) -> Iterator[
 
 def _copy(es: Elasticsearch, source: str, dest: str, external: bool) -> int:
     progress = Progress(f"copy {source} to {dest}", log, total=int(es.count(index=source)["count"]))
+    fields = frozenset(es.indices.get_mapping(index=dest)[dest]["mappings"]["properties"])
     ok, errors = helpers.bulk(
         es,
-        _counted(_copy_actions(es, source, dest, external), progress),
+        _counted(_copy_actions(es, source, dest, external, fields), progress),
         raise_on_error=False,
         stats_only=False,
         chunk_size=500,

@@ -41,7 +41,7 @@ from storywire.bus import Consumer, Decoded, Producer, Record, Topics
 from storywire.consume import Outputs, StageLoop
 from storywire.delivery import Delivery, Limits, Stopped
 from storywire.memory import PeriodicReclaim
-from storywire.messages import EnrichedArticle, Message, StorySnapshot
+from storywire.messages import EnrichedArticle, Message, Story
 from storywire.runtime import mark_success
 
 log = logging.getLogger(__name__)
@@ -196,9 +196,7 @@ class IndexWriter:
             ops.extend([self._op(d) for d in items])  # all or nothing, so a retry alone adds no twin
 
         arts = self.loop.decode([r for r in records if r.topic == self.topics.enriched], EnrichedArticle)
-        # As StorySnapshot: the stories index keeps the clusterer's restore state, unindexed,
-        # so that the clusterer can revive a dormant story from it (enrich.es_lookup).
-        stories = self.loop.decode([r for r in records if r.topic == self.topics.stories], StorySnapshot)
+        stories = self.loop.decode([r for r in records if r.topic == self.topics.stories], Story)
         out, _ = self.loop.handle([*arts, *stories], build)
         self.loop.emit(out)
         return ops
@@ -207,7 +205,7 @@ class IndexWriter:
         if isinstance(d.value, EnrichedArticle):
             header, line = article_lines(self.names.articles, d.value)
             return _Op(d.record, "article", header, line, d.value.fetched.timestamp())
-        assert isinstance(d.value, StorySnapshot)
+        assert isinstance(d.value, Story)
         header, doc = story_action(self.names.stories, d.value)
         return _Op(d.record, "story", header, doc)
 

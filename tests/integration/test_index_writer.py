@@ -11,13 +11,15 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from devtools.samples import T0, enriched, story
 from index.client import IndexNames, make_client
+from index.documents import story_doc
+from index.mappings import ensure_indices, migrate, story_mappings
 from index.settings import IndexSettings
 from search.query import StoryQuery
 from search.service import SearchService
 from storywire.bus import Topics
 from storywire.config import ElasticsearchSettings, KafkaSettings
 from storywire.memory import reclaim
-from storywire.messages import StoryArticle, StoryStatus
+from storywire.messages import StoryArticle, StorySnapshot, StoryStatus
 from tests.integration.test_index_helpers import (
     Proxy,
     committed,
@@ -53,14 +55,18 @@ def test_round_trip_and_replay(kafka_settings: KafkaSettings, es_settings: Elast
             StoryArticle(id="b1", title="Rates go up again", url="https://b/1", source="b.example", published=T0),
         ),
     )
+    # As the clusterer writes it: the public story plus its restore state, which the index never keeps.
+    restore = {"centroid_scale": 2.0, "profile": {"kremlin": 4.0}, "members": ["a1"]}
+    kremlin = StorySnapshot.model_validate(story("s1", 1).model_dump() | {"restore": restore})
     with writer(kafka_settings, es_settings) as w:
-        produce(kafka_settings, topics.stories, [story("s1", 1), bank])  # topics exist once the writer is built
+        produce(kafka_settings, topics.stories, [kremlin, bank])  # topics exist once the writer is built
         produce(kafka_settings, topics.enriched, _articles(6))
         drain(w, 8)
     es = make_client(es_settings)
     first_articles, first_stories = docs(es, names.articles), docs(es, names.stories)
     assert sorted(first_articles) == [f"a{i:04d}" for i in range(1, 7)]
     assert first_stories["s1"]["label"] == "Kremlin drone attack"
+    assert not {"restore", "clusterer", "profile", "members"} & set(first_stories["s1"])
     assert committed(kafka_settings, "index", topics.enriched) == 6
 
     service = SearchService(es, names, IndexSettings())
@@ -196,3 +202,24 @@ def test_outage_pauses_then_every_article_is_there_once(
     finally:
         proxy.close()
         es.close()
+
+
+def test_migrate_drops_the_clusterer_state_older_stories_indices_kept(
+    kafka_settings: KafkaSettings, es_settings: ElasticsearchSettings
+) -> None:
+    """For a while the stories index kept the clusterer's restore state (an unindexed
+    ``clusterer`` object); the mappings no longer have it, and migrate copies what they have."""
+    names = IndexNames(es_settings.index_prefix)
+    es = make_client(es_settings)
+    old = story_mappings(4)
+    old["properties"]["clusterer"] = {"type": "object", "enabled": False}
+    es.indices.create(index=f"{names.stories}-v1", mappings=old, aliases={names.stories: {"is_write_index": True}})
+    ensure_indices(es, names, 4)  # the articles index
+    doc = story_doc(story("s1", 3)) | {"clusterer": {"profile": {"kremlin": 4.0}, "members": ["a1"]}}
+    es.index(index=names.stories, id="s1", document=doc, version=3, version_type="external")
+    migrate(es, names, delete_old=True)
+    got = es.get(index=names.stories, id="s1")
+    assert got["_index"] == f"{names.stories}-v2" and got["_version"] == 3
+    assert "clusterer" not in got["_source"]
+    assert got["_source"]["label"] == "Kremlin drone attack"
+    es.close()
