@@ -72,7 +72,8 @@ def body_of(words: list[str], rng: np.random.Generator) -> str:
 
 
 def snapshots(base: Iterable[np.ndarray]) -> Iterator[StorySnapshot]:
-    """One realistic-size active story per row: 3 members, 3 top articles, ~24 profile terms."""
+    """One realistic-size active story per row: 3 members, 3 top articles, ~24 profile terms,
+    a few of them names."""
     for k, row in enumerate(base):
         words = words_of(k)
         t = T0 + timedelta(seconds=k % 3600)
@@ -101,7 +102,13 @@ def snapshots(base: Iterable[np.ndarray]) -> Iterator[StorySnapshot]:
             centroid=tuple(row.tolist()),
             top_articles=tops,
             updated=t,
-            restore=StoryRestore(centroid_scale=2.8, profile=profile, members=tuple(a.id for a in tops)),
+            restore=StoryRestore(
+                centroid_scale=2.8,
+                profile=profile,
+                members=tuple(a.id for a in tops),
+                names=tuple(sorted(set(words[:6]))),  # the profile's terms the members wrote as names
+                language_counts=(3,),
+            ),
         )
 
 
@@ -142,8 +149,13 @@ def stream(base: np.ndarray, n: int, dims: int, seed: int = 11) -> list[Embedded
 
 
 def with_terms(items: list[EmbeddedArticle]) -> list[EmbeddedArticle]:
-    """The articles as the embed workers send them: with their terms computed (untimed here)."""
-    return [a.model_copy(update={"terms": article_terms(a)}) for a in items]
+    """The articles as the embed workers send them: with their terms and names computed (untimed here)."""
+    out = []
+    for a in items:
+        names: set[str] = set()
+        weights = article_terms(a, names=names)
+        out.append(a.model_copy(update={"terms": weights, "names": tuple(sorted(names))}))
+    return out
 
 
 def throughput(stories: int, articles: int, dims: int, terms_from_worker: bool = True) -> dict[str, float]:

@@ -430,8 +430,7 @@ class Clusterer:
         if art.source not in st.sources:
             st.sources += (sys.intern(art.source),)
         st.add_language(art.language)
-        self.background.update(st.add_terms(weights, s.profile_terms), st.terms)
-        st.names = (st.names | names) & frozenset(st.terms)
+        self.background.update(st.add_terms(weights, s.profile_terms, names), st.terms)
         top = Top(sim, art.id, art.title, art.url, art.source, t, art.language)
         # Labels follow the closest title and the story's growth (sizes 1, 2, 4, 8...);
         # recomputing them for every member would cost more than the rest of the assignment.
@@ -480,8 +479,7 @@ class Clusterer:
         keep.sources += tuple(x for x in gone.sources if x not in keep.sources)
         for lang, n in zip(gone.languages, gone.language_counts, strict=True):
             keep.add_language(lang, n)
-        self.background.update(keep.add_terms(gone.profile, s.profile_terms), keep.terms)
-        keep.names = (keep.names | gone.names) & frozenset(keep.terms)
+        self.background.update(keep.add_terms(gone.profile, s.profile_terms, gone.names), keep.terms)
         self.background.remove(gone.terms)  # counted in the story it went into
         self.background.stories -= 1
         for top in gone.top:

@@ -13,7 +13,7 @@ import functools
 import math
 import sys
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -25,6 +25,17 @@ from enrich.labels import Member, name_story
 from storywire.messages import StoryArticle, StoryRestore, StorySnapshot, StoryStatus, trusted
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_NAMES: frozenset[str] = frozenset()
+_COUNTS: dict[tuple[int, ...], tuple[int, ...]] = {}
+
+
+def _shared(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """One tuple object per distinct language count tuple ((1,), (2,), (3, 1)...): stories repeat them."""
+    if len(_COUNTS) > 100_000:
+        _COUNTS.clear()
+    return _COUNTS.setdefault(counts, counts)
+
+
 MICROS_PER_DAY = 86_400_000_000
 
 
@@ -81,7 +92,7 @@ class StoryState:
         "last",
         "members",
         "merged_into",
-        "names",
+        "name_mask",
         "row",
         "scale",
         "sources",
@@ -108,7 +119,9 @@ class StoryState:
         self.terms: tuple[str, ...] = ()
         # Weights are sums of small integers (see features.terms): exact in single precision.
         self.weights = array("f")
-        self.names: frozenset[str] = frozenset()  # profile terms written as names by a member
+        # Bit i set: terms[i] is written as a name by a member. An int, not a set per story:
+        # 100,000 stories in memory.
+        self.name_mask = 0
         self.top: list[Top] = []
         self.label = ""
         self.headline = ""
@@ -122,6 +135,12 @@ class StoryState:
     def size(self) -> int:
         return len(self.members)
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The profile's terms that a member wrote as a name."""
+        mask = self.name_mask
+        return frozenset(t for i, t in enumerate(self.terms) if mask >> i & 1) if mask else _NO_NAMES
+
     def add_language(self, language: str | None, n: int = 1) -> None:
         if not language:
             return
@@ -129,10 +148,10 @@ class StoryState:
             i = self.languages.index(language)
             counts = list(self.language_counts)
             counts[i] += n
-            self.language_counts = tuple(counts)
+            self.language_counts = _shared(tuple(counts))
         else:
             self.languages += (sys.intern(language),)
-            self.language_counts += (n,)
+            self.language_counts = _shared((*self.language_counts, n))
 
     def language_share(self, language: str | None) -> float:
         """The share of members (of known language) written in ``language``; 1 when unknown."""
@@ -141,9 +160,13 @@ class StoryState:
             return 1.0
         return self.language_counts[self.languages.index(language)] / total if language in self.languages else 0.0
 
-    def add_terms(self, weights: Mapping[str, float], limit: int) -> tuple[str, ...]:
-        """Add an article's (or a story's) terms to the profile; returns the terms before."""
+    def add_terms(
+        self, weights: Mapping[str, float], limit: int, names: Collection[str] = frozenset()
+    ) -> tuple[str, ...]:
+        """Add an article's (or a story's) terms, ``names`` among them, to the profile;
+        returns the terms before."""
         before = self.terms
+        named = self.names | frozenset(names) if names else self.names
         prof = self.profile
         get = prof.get
         # A full profile's weights only grow, so a term not in it makes the cut only with a
@@ -159,6 +182,7 @@ class StoryState:
         # Profiles keep these strings: one object per term across all stories.
         self.terms = tuple(map(sys.intern, keys))
         self.weights = array("f", map(prof.__getitem__, keys))
+        self.name_mask = sum(1 << i for i, t in enumerate(self.terms) if t in named) if named else 0
         return before
 
     @property
@@ -234,10 +258,11 @@ class StoryState:
         st.sources = tuple(sys.intern(x) for x in story.sources)
         st.languages = tuple(sys.intern(x) for x in story.languages)
         counts = tuple(restore.language_counts)
-        st.language_counts = counts if len(counts) == len(st.languages) else (1,) * len(st.languages)
+        st.language_counts = _shared(counts if len(counts) == len(st.languages) else (1,) * len(st.languages))
         st.terms = tuple(sys.intern(t) for t in restore.profile)
         st.weights = array("f", restore.profile.values())
-        st.names = frozenset(sys.intern(t) for t in restore.names)
+        named = set(restore.names)
+        st.name_mask = sum(1 << i for i, t in enumerate(st.terms) if t in named)
         ids = {m: m for m in st.members}
         st.top = [
             Top(

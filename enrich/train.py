@@ -84,8 +84,7 @@ def pairs(
         st.first, st.last = min(st.first, t), max(st.last, t)
         st.members.append(a.id)
         st.add_language(a.language)
-        background.update(st.add_terms(weights, settings.profile_terms), st.terms)
-        st.names = (st.names | names) & frozenset(st.terms)
+        background.update(st.add_terms(weights, settings.profile_terms, names), st.terms)
     return xs, ys, groups
 
 
