@@ -104,9 +104,6 @@ def story_mappings(dims: int, analyzer: str = "standard") -> dict[str, Any]:
             "growth": {"type": "float"},
             "centroid": _vector(dims),
             "top_articles": {"type": "object", "enabled": False},
-            # What the clusterer needs to revive a dormant story exactly (profile, member ids,
-            # centroid scale): stored, not indexed (enrich.es_lookup).
-            "clusterer": {"type": "object", "enabled": False},
             "status": _KEYWORD,
             "merged_into": _KEYWORD,
             "absorbed": _KEYWORD,
