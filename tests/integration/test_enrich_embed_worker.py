@@ -46,8 +46,11 @@ def test_worker_embeds_batches_produces_commits_and_dead_letters_poison(kafka_se
         assert len(vec) == embedder.dim  # from the model, not a constant
         assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-4)
         assert m.model == "all-MiniLM-L6-v2"
-        # the terms the clusterer compares travel with the vector, as the clusterer would compute them
-        assert m.terms and m.terms == article_terms(m, settings.lead_chars)
+        # the terms the clusterer compares, and the names among them, travel with the vector,
+        # as the clusterer would compute them
+        names: set[str] = set()
+        assert m.terms and m.terms == article_terms(m, settings.lead_chars, names=names)
+        assert m.names == tuple(sorted(names))
         assert "kremlin" in m.terms
     assert len(read_topic(kafka_settings, topics.dlq, 1)) == 1
 
