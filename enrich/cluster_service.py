@@ -3,8 +3,8 @@
 Run exactly one per pipeline (a consumer group of one; a second process only waits as a
 standby). On start it reads the compacted stories topic to its end and restores the
 core from those snapshots (the active stories in memory, the dormant ones in the core's
-``StoryLookup``, ``enrich.lookup.SqliteLookup``), then resumes the embedded topic from the group's committed
-offsets. Per batch, through the stages' one rule (``storywire.consume.StageLoop``):
+``StoryLookup``, ``enrich.lookup.SqliteLookup``), then resumes the embedded topic from
+the group's committed offsets. Per batch, through the stages' one rule (``storywire.consume.StageLoop``):
 decode (poison -> dead letters), assign in order, produce the EnrichedArticles and the
 latest snapshot of every changed story, check every acknowledgement, commit. A crash
 between flush and commit replays the batch: its articles are then duplicates of

@@ -2,9 +2,9 @@
 
 The snapshot (``storywire.messages.StorySnapshot``) carries everything needed to rebuild the
 state exactly after a restart: the unit centroid as float32 values and its scale (the
-norm of the sum of member vectors), the term profile, the member ids and the top
-articles with their similarity. Times are kept as integer microseconds so a round trip
-through JSON changes nothing.
+norm of the sum of member vectors), the term profile and which of its terms are names,
+the members' language counts, the member ids and the top articles with their similarity.
+Times are kept as integer microseconds so a round trip through JSON changes nothing.
 """
 
 from __future__ import annotations
