@@ -99,28 +99,6 @@ class _Candidate(NamedTuple):
     dormant: bool  # found through the lookup: revive it before it changes
 
 
-def pair_features(
-    mine: scoring.Evidence,
-    unit: F64,
-    t: int,
-    language: str | None,
-    story: StoryState,
-    centroid: F64,
-    background: scoring.Background,
-    window_days: float,
-) -> tuple[float, ...]:
-    """``enrich.scoring.FEATURES`` of an article (its evidence, unit vector, time and
-    language) against a story: what the core decides on and ``enrich.train`` learns from."""
-    return scoring.features(
-        float(np.dot(centroid, unit)),
-        scoring.compare(mine, scoring.Evidence(story.profile, story.names, background)),
-        scoring.gap_days(t, story.first, story.last),
-        window_days,
-        1.0 - story.language_share(language),
-        story.size,
-    )
-
-
 class Clusterer:
     """The clustering state and its update rule. Not thread-safe; one instance per consumer."""
 
@@ -315,7 +293,7 @@ class Clusterer:
         mine = scoring.Evidence(weights, names, self.background)
         scored = []
         for st, unit, dormant in cands:
-            x = pair_features(mine, v64, t, art.language, st, unit, self.background, s.window_days)
+            x = scoring.pair_features(mine, v64, t, art.language, st, unit, self.background, s.window_days)
             scored.append(_Candidate(self.model.probability(x), st.id, st, unit, dormant))
         scored.sort(key=lambda c: (-c.probability, c.story_id))
         if not scored or scored[0].probability < s.join_probability:
@@ -449,18 +427,8 @@ class Clusterer:
     def merge_probability(self, a: StoryState, b: StoryState) -> float:
         """P(one event) of two stories in memory, by the same decision as an article's: the
         smaller story in the article's place."""
-        small, large = (a, b) if (a.size, a.id) <= (b.size, b.id) else (b, a)
-        mine = scoring.Evidence(small.profile, small.names, self.background)
-        theirs = scoring.Evidence(large.profile, large.names, self.background)
-        shared = sum(min(small.language_share(x), large.language_share(x)) for x in small.languages)
-        x = scoring.features(
-            float(np.dot(self._table.unit64(a.row), self._table.unit64(b.row))),
-            scoring.compare(mine, theirs),
-            max(0, a.first - b.last, b.first - a.last) / MICROS_PER_DAY,
-            self.settings.window_days,
-            1.0 - shared if small.language_counts and large.language_counts else 0.0,
-            small.size,
-        )
+        sem = float(np.dot(self._table.unit64(a.row), self._table.unit64(b.row)))
+        x = scoring.story_pair_features(a, b, sem, self.background, self.settings.window_days)
         return self.model.probability(x)
 
     def _maybe_merge(self, a: StoryState, b: StoryState) -> StoryState:

@@ -44,7 +44,11 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from enrich.features import is_figure
+from enrich.story_state import MICROS_PER_DAY, StoryState
 
 FEATURES = (
     "semantic",
@@ -168,6 +172,44 @@ def _conflict(mine: str | None, theirs: str | None, a: Evidence, s: Evidence) ->
 def gap_days(t: int, first: int, last: int, micros_per_day: int = 86_400_000_000) -> float:
     """Days between a time and a span (0 inside it)."""
     return max(0, t - last, first - t) / micros_per_day
+
+
+def pair_features(
+    mine: Evidence,
+    unit: npt.NDArray[np.float64],
+    t: int,
+    language: str | None,
+    story: StoryState,
+    centroid: npt.NDArray[np.float64],
+    background: Background,
+    window_days: float,
+) -> tuple[float, ...]:
+    """``FEATURES`` of an article (its evidence, unit vector, time and language) against a
+    story: what the core decides on and ``enrich.train`` learns from."""
+    return features(
+        float(np.dot(centroid, unit)),
+        compare(mine, Evidence(story.profile, story.names, background)),
+        gap_days(t, story.first, story.last),
+        window_days,
+        1.0 - story.language_share(language),
+        story.size,
+    )
+
+
+def story_pair_features(
+    a: StoryState, b: StoryState, semantic: float, background: Background, window_days: float
+) -> tuple[float, ...]:
+    """``FEATURES`` of two stories (for a merge): the smaller in the article's place."""
+    small, large = (a, b) if (a.size, a.id) <= (b.size, b.id) else (b, a)
+    shared = sum(min(small.language_share(x), large.language_share(x)) for x in small.languages)
+    return features(
+        semantic,
+        compare(Evidence(small.profile, small.names, background), Evidence(large.profile, large.names, background)),
+        max(0, a.first - b.last, b.first - a.last) / MICROS_PER_DAY,
+        window_days,
+        1.0 - shared if small.language_counts and large.language_counts else 0.0,
+        small.size,
+    )
 
 
 def features(

@@ -28,7 +28,6 @@ import numpy as np
 import numpy.typing as npt
 
 from enrich import orders, scoring
-from enrich.cluster import pair_features
 from enrich.eval import load_dataset, with_vectors
 from enrich.features import article_terms, embedding_text
 from enrich.settings import EnrichSettings
@@ -73,7 +72,7 @@ def pairs(
                 continue
             if float(np.dot(unit, v)) < settings.semantic_floor:
                 continue
-            xs.append(pair_features(mine, v, t, a.language, st, unit, background, settings.window_days))
+            xs.append(scoring.pair_features(mine, v, t, a.language, st, unit, background, settings.window_days))
             ys.append(int(name == event))
             groups.append(event)
         if event not in stories:
