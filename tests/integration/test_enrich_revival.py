@@ -55,18 +55,19 @@ def test_a_restarted_clusterer_revives_a_dormant_story_from_the_stories_topic(ka
     ensure_topics(kafka_settings, topics)
     send(kafka_settings, topics.embedded, first + later)
 
+    producer = make_producer(kafka_settings)
+
     def service() -> tuple[ClusterService, SqliteLookup]:
         lookup = SqliteLookup()
         core = Clusterer(SETTINGS, lookup)
         core.restore(read_snapshots(kafka_settings, topics.stories))
         consumer = make_consumer(kafka_settings, "cluster-test", [topics.embedded])
-        return ClusterService(SETTINGS, topics, core, consumer, make_producer(kafka_settings), lookup), lookup
+        return ClusterService(SETTINGS, topics, core, consumer, producer, lookup), lookup
 
     svc, lookup = service()
     assert run_until(svc, len(first) + len(later)) == len(first) + len(later)
     assert len(lookup) == 1  # the Kremlin story went dormant, and the store was told
     svc.consumer.close()
-    svc.producer.close()
     lookup.close()
 
     # Restart: the new process knows the dormant story only through the stories topic.
@@ -75,8 +76,8 @@ def test_a_restarted_clusterer_revives_a_dormant_story_from_the_stories_topic(ka
     send(kafka_settings, topics.embedded, [late])
     assert run_until(svc, 1) == 1
     svc.consumer.close()
-    svc.producer.close()
     lookup.close()
+    producer.close()
 
     enriched = [decode(EnrichedArticle, r.value) for r in read_topic(kafka_settings, topics.enriched, 43)]
     got = {a.id: a.story_id for a in enriched}
