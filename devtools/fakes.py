@@ -76,6 +76,7 @@ class FakeProducer:
         value: bytes | None = None,
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> SendFuture:
         if self.refuse is not None:
             raise self.refuse

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import numpy as np
 from prometheus_client import Counter, Histogram
@@ -37,6 +38,8 @@ from storywire.runtime import mark_success
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 EMBEDDED = Counter("storywire_embed_articles_total", "Articles embedded and produced")
 BATCH_SIZE = Histogram(
     "storywire_embed_batch_size", "Articles per embedded batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -44,7 +47,7 @@ BATCH_SIZE = Histogram(
 BATCH_SECONDS = Histogram("storywire_embed_batch_seconds", "Time to embed one batch (model only)")
 
 
-class Batcher:
+class Batcher(Generic[T]):
     """Collects records until the batch is full or its first record is ``max_ms`` old.
 
     Pure bookkeeping with the clock passed in, so the rule is testable without Kafka.
@@ -54,10 +57,10 @@ class Batcher:
         self.max_size = max_size
         self.max_s = max_ms / 1000.0
         self.clock = clock
-        self.items: list[Record] = []
+        self.items: list[T] = []
         self.started: float | None = None
 
-    def add(self, items: list[Record]) -> None:
+    def add(self, items: list[T]) -> None:
         if items and self.started is None:
             self.started = self.clock()
         self.items.extend(items)
@@ -77,7 +80,7 @@ class Batcher:
         assert self.started is not None
         return len(self.items) >= self.max_size or self.clock() - self.started >= self.max_s
 
-    def take(self) -> list[Record]:
+    def take(self) -> list[T]:
         items, self.items, self.started = self.items, [], None
         return items
 
@@ -139,7 +142,7 @@ class EmbedWorker:
         self.embedder = embedder
         self.delivery = Delivery(producer, topics, "embed", limits=limits, stop=stop)
         self.loop = StageLoop("embed", consumer, self.delivery)
-        self.batcher: Batcher = Batcher(settings.batch_max_size, settings.batch_max_ms)
+        self.batcher: Batcher[Record] = Batcher(settings.batch_max_size, settings.batch_max_ms)
 
     @property
     def last_poll(self) -> float | None:

@@ -88,6 +88,7 @@ class Producer(Protocol):
         value: bytes | None = None,
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> SendFuture: ...
 
     def flush(self, timeout: float | None = None) -> None: ...

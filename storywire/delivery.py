@@ -79,8 +79,9 @@ class RenewableProducer:
         value: bytes | None = None,
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> SendFuture:
-        return self.current.send(topic, value=value, key=key, headers=headers)
+        return self.current.send(topic, value=value, key=key, headers=headers, partition=partition)
 
     def flush(self, timeout: float | None = None) -> None:
         self.current.flush(timeout=timeout)

@@ -68,8 +68,12 @@ STORIES: dict[str, tuple[str, tuple[str, ...], tuple[float, ...], list[tuple[int
 }
 
 
+# A story to build: label, keywords, centroid, and its articles (minutes ago, source, language, title).
+StorySpec = tuple[str, tuple[str, ...], tuple[float, ...], list[tuple[int, str, str, str]]]
+
+
 def build(
-    stories: dict[str, tuple[str, tuple[str, ...], tuple[float, ...], list[tuple[int, str, str, str]]]],
+    stories: dict[str, StorySpec],
     start: int = 1,
     now: datetime = NOW,
     **story_kw: object,

@@ -112,7 +112,7 @@ def test_now_view_refreshes_with_a_new_story(browser: WebDriver, site: Site) -> 
     assert "+7 in the last 6 h" in live_texts(browser, ".now-item")[0]
     before = live_texts(browser, "#status")[0]
 
-    fresh = {
+    fresh: dict[str, corpus.StorySpec] = {
         "v1": (
             "Volcano erupts in Iceland",
             ("volcano", "iceland"),
@@ -129,7 +129,7 @@ def test_now_view_refreshes_with_a_new_story(browser: WebDriver, site: Site) -> 
 
 
 def test_an_xss_payload_in_a_feed_stays_inert_text(browser: WebDriver, site: Site) -> None:
-    evil = {
+    evil: dict[str, corpus.StorySpec] = {
         "x1": (
             PAYLOAD,
             (PAYLOAD,),

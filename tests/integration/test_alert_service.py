@@ -101,7 +101,7 @@ def audit(kafka_settings: KafkaSettings, want: int) -> list[Alert]:
         if len(records) >= want:
             break
     consumer.close()
-    return [decode(Alert, r.value) for r in records]
+    return [decode(Alert, r.value) for r in records if r.value is not None]
 
 
 def test_breaking_story_alerts_once_on_every_channel(
@@ -124,7 +124,7 @@ def test_no_duplicate_after_a_crash_before_the_offset_commit(
     kafka_settings: KafkaSettings, make_service: Callable[[], AlertService], hook: WebhookReceiver
 ) -> None:
     first = make_service()
-    first.consumer.commit = lambda *a, **kw: None  # the crash: alerts sent, offsets never committed
+    first.consumer.commit = lambda *a, **kw: None  # type: ignore[method-assign]  # the crash: alerts sent, offsets never committed
     produce(kafka_settings, update("s1", 1, 2), update("s1", 2, 4))
     run_until(first, lambda: len(hook.received) == 1)
     first.close()
@@ -144,7 +144,7 @@ def test_alerts_decided_before_a_crash_are_sent_on_restart(
     kafka_settings: KafkaSettings, make_service: Callable[[], AlertService], hook: WebhookReceiver
 ) -> None:
     first = make_service()
-    first.dispatcher.deliver_due = lambda limit=100: 0  # the crash: decided and committed, never sent
+    first.dispatcher.deliver_due = lambda limit=100: 0  # type: ignore[method-assign]  # the crash: decided and committed, never sent
     produce(kafka_settings, update("s2", 1, 5))
     run_until(first, lambda: first.state.backlog() == 1)
     first.close()

@@ -2,6 +2,7 @@
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,8 @@ from storywire.messages import Article
 pytestmark = pytest.mark.integration
 
 
-def _drain(consumer, want: int, polls: int = 60) -> list:  # type: ignore[no-untyped-def]
-    got: list = []
+def _drain(consumer: Any, want: int, polls: int = 60) -> list[Any]:
+    got: list[Any] = []
     for _ in range(polls):
         got += poll_records(consumer, timeout_ms=500)
         if len(got) >= want:

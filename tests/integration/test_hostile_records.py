@@ -214,7 +214,7 @@ def test_restore_skips_snapshots_it_cannot_use_and_never_emits_their_values(ks: 
     topics = Topics(ks.topic_prefix)
     good = json.loads(story("s1", 3, centroid=unit("kremlin"), first_seen=T0, last_seen=T0).to_json())
     good["restore"] = {"centroid_scale": 2.0, "profile": {"kremlin": 8.0, "drone": 4.0}, "members": ["a1", "a2"]}
-    bad = {
+    bad: dict[bytes, bytes | str] = {
         b"nan-centroid": json.dumps(good | {"id": "s2", "centroid": [math.nan] * DIMS}).encode(),
         b"version-2^63": json.dumps(good | {"id": "s3", "version": 2**63}).encode(),
         b"profile-1e308": json.dumps(good | {"id": "s4", "restore": good["restore"] | {"profile": {"x": 1e308}}}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
@@ -83,7 +84,10 @@ def test_round_trip_and_replay(kafka_settings: KafkaSettings, es_settings: Elast
     with writer(kafka_settings, es_settings, group="replay") as w:
         drain(w, 8)
     again_articles, again_stories = docs(es, names.articles), docs(es, names.stories)
-    strip = lambda d: {k: {f: v for f, v in doc.items() if f != "_version"} for k, doc in d.items()}  # noqa: E731
+
+    def strip(d: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {k: {f: v for f, v in doc.items() if f != "_version"} for k, doc in d.items()}
+
     assert strip(again_articles) == strip(first_articles)
     assert again_stories == first_stories  # stories keep even their external version
     assert count(es, names.articles) == 6

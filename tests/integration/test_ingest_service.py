@@ -30,7 +30,7 @@ def rss(*items: int) -> bytes:
     return f"<rss version='2.0'><channel><title>N</title>{body}</channel></rss>".encode()
 
 
-def read_all(kafka: KafkaSettings, topic: str) -> list[tuple[bytes, Article]]:
+def read_all(kafka: KafkaSettings, topic: str) -> list[tuple[bytes | None, Article]]:
     """Every record of the topic up to its current end offsets."""
     consumer = make_consumer(kafka, None, consumer_timeout_ms=5000)
     try:
@@ -38,10 +38,10 @@ def read_all(kafka: KafkaSettings, topic: str) -> list[tuple[bytes, Article]]:
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         end = consumer.end_offsets(parts)
-        out = []
+        out: list[tuple[bytes | None, Article]] = []
         while any(consumer.position(tp) < end[tp] for tp in parts):
             for records in consumer.poll(timeout_ms=1000).values():
-                out.extend((r.key, decode(Article, r.value)) for r in records)
+                out.extend((r.key, decode(Article, r.value)) for r in records if r.value is not None)
         return out
     finally:
         consumer.close()

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from devtools.stack import Stack
 from storywire.app.cli import main
-from storywire.bus import Topics, client_config, ensure_topics, make_consumer, make_producer
+from storywire.bus import Record, Topics, client_config, ensure_topics, make_consumer, make_producer
 from storywire.config import KafkaSettings
 from storywire.delivery import Delivery, Limits
 from storywire.lag import LagMonitor
@@ -28,14 +28,14 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _records(kafka: KafkaSettings, topic: str, expect: int, timeout_s: float = 30) -> list[object]:
+def _records(kafka: KafkaSettings, topic: str, expect: int, timeout_s: float = 30) -> list[Record]:
     """Every record of ``topic`` (at least ``expect`` of them), read without a group."""
     consumer = KafkaConsumer(**client_config(kafka), group_id=None, enable_auto_commit=False)
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
-        out: list[object] = []
+        out: list[Record] = []
         deadline = time.monotonic() + timeout_s
         while len(out) < expect and time.monotonic() < deadline:
             for recs in consumer.poll(timeout_ms=500).values():

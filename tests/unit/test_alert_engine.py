@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from alert.engine import Engine, StoryState
 from alert.rules import parse_rules
@@ -211,5 +211,8 @@ def test_same_input_same_alerts() -> None:
 
 def test_size_at_reads_the_last_observation_before() -> None:
     st = StoryState(story_id="x", observations=((T0, 1), (T0 + timedelta(hours=1), 5)))
-    at = lambda m: T0 + timedelta(minutes=m)  # noqa: E731
+
+    def at(m: int) -> datetime:
+        return T0 + timedelta(minutes=m)
+
     assert (st.size_at(at(-1)), st.size_at(at(0)), st.size_at(at(59)), st.size_at(at(60))) == (None, 1, 1, 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,9 @@ def mix(a: tuple[float, ...], b: tuple[float, ...], wa: float = 1.0) -> tuple[fl
     return tuple(float(x) for x in v / np.linalg.norm(v))
 
 
-def art(aid: str, title: str, vector: tuple[float, ...], when: datetime = T0, source: str = "a.example", **kw: object):
+def art(
+    aid: str, title: str, vector: tuple[float, ...], when: datetime = T0, source: str = "a.example", **kw: Any
+) -> EmbeddedArticle:
     return EmbeddedArticle(
         id=aid,
         url=f"https://{source}/{aid}",

@@ -157,7 +157,12 @@ def test_unacknowledged_records_are_sent_again_by_a_renewed_producer_then_commit
     producer = RenewableProducer(make)
     loop, consumer = _loop(producer, records(TOPICS.raw, [_good(1), _good(2), _good(3)]))
     readiness: list[bool] = []
-    loop.delivery.stop.wait = lambda delay: readiness.append(loop.health()[0]) or False  # type: ignore[method-assign]
+
+    def wait(timeout: float | None = None) -> bool:
+        readiness.append(loop.health()[0])
+        return False
+
+    loop.delivery.stop.wait = wait  # type: ignore[method-assign]
     assert loop.process(loop.poll(), Article, echo) == 3
     assert readiness == [False]  # not ready while records were unacknowledged
     assert producer.renewals == 1 and made[0].closed

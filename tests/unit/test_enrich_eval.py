@@ -42,7 +42,7 @@ def test_dataset_is_sorted_by_publication_and_errors_are_named(tmp_path: Path) -
 
 def test_batches_close_on_size_or_age_whichever_first() -> None:
     now = [0.0]
-    b = Batcher(max_size=3, max_ms=500, clock=lambda: now[0])
+    b: Batcher[str] = Batcher(max_size=3, max_ms=500, clock=lambda: now[0])
     assert not b.ready() and b.wait_ms() == 500
     b.add(["r1"])
     now[0] = 0.2

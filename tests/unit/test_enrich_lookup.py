@@ -45,10 +45,10 @@ def test_the_sqlite_store_finds_what_the_memory_lookup_finds() -> None:
     for _ in range(30):
         v = rng.standard_normal(8).astype(np.float32)
         v /= np.linalg.norm(v)
-        start = T0 + timedelta(hours=int(rng.integers(0, 24 * 60)))
-        end = start + timedelta(days=float(rng.uniform(0, 14)))
-        want = memory.find(v, start, end, 12)
-        assert sqlite.find(v, start, end, 12) == want
+        since = T0 + timedelta(hours=int(rng.integers(0, 24 * 60)))
+        until = since + timedelta(days=float(rng.uniform(0, 14)))
+        want = memory.find(v, since, until, 12)
+        assert sqlite.find(v, since, until, 12) == want
     sqlite.clear()
     assert len(sqlite) == 0 and sqlite.find(v, T0, T0 + timedelta(days=90), 12) == []
     sqlite.close()

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 
 from enrich.orders import ORDERS, UnknownOrder, arrival, backfill, jitter, one_day
+from storywire.messages import EmbeddedArticle
 from tests.unit.test_cluster_core import T0, art, vec
 
 
-def items() -> list:
+def items() -> list[EmbeddedArticle]:
     return [
         art(f"a{i}", f"Item {i}", vec("e", i), T0 + timedelta(hours=6 * i), source=f"s{i % 3}.example")
         for i in range(12)

@@ -6,10 +6,15 @@ import pytest
 
 from devtools.faults.hostile import Hostile, hostile_records
 from storywire.bus import Topics
-from storywire.messages import Article, EmbeddedArticle, EnrichedArticle, MalformedMessage, Story, decode
+from storywire.messages import Article, EmbeddedArticle, EnrichedArticle, MalformedMessage, Message, Story, decode
 
 TOPICS = Topics("f")
-READS = {TOPICS.raw: Article, TOPICS.embedded: EmbeddedArticle, TOPICS.enriched: EnrichedArticle, TOPICS.stories: Story}
+READS: dict[str, type[Message]] = {
+    TOPICS.raw: Article,
+    TOPICS.embedded: EmbeddedArticle,
+    TOPICS.enriched: EnrichedArticle,
+    TOPICS.stories: Story,
+}
 
 
 @pytest.mark.parametrize("h", hostile_records(TOPICS), ids=lambda h: h.kind)

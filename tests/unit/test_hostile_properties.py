@@ -121,7 +121,7 @@ def _paths(obj: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int
 def hostile(base: dict[str, Any]) -> st.SearchStrategy[bytes]:
     """Random bytes, or ``base`` with one part replaced by an extreme value, removed, or a vector scaled."""
     paths = _paths(base)
-    vectors = [k for k in ("embedding", "centroid") if k in base]
+    vectors: list[str] = [k for k in ("embedding", "centroid") if k in base]
     mutated = st.builds(_set, st.just(base), st.sampled_from(paths), st.one_of(EXTREME, st.just(...)))
     scaled = st.builds(
         lambda k, f: base | {k: [x * f for x in base[k]]},

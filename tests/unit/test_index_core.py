@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -169,7 +170,10 @@ def test_histogram_interval_follows_the_span() -> None:
 
 def test_order_fused_drops_filtered_and_sorts() -> None:
     fused = [("a", 0.3), ("b", 0.2), ("c", 0.1)]
-    docs = {"a": {"last_seen": "2023-01-01T00:00:00Z", "growth": 1.0}, "c": {"last_seen": "2023-02-01T00:00:00Z"}}
+    docs: dict[str, dict[str, Any]] = {
+        "a": {"last_seen": "2023-01-01T00:00:00Z", "growth": 1.0},
+        "c": {"last_seen": "2023-02-01T00:00:00Z"},
+    }
     assert [d for d, _ in s.order_fused(fused, docs, s.SortBy.RELEVANCE, "last_seen")] == [docs["a"], docs["c"]]
     assert [d for d, _ in s.order_fused(fused, docs, s.SortBy.RECENCY, "last_seen")] == [docs["c"], docs["a"]]
     assert [d for d, _ in s.order_fused(fused, docs, s.SortBy.GROWTH, "last_seen")] == [docs["a"], docs["c"]]

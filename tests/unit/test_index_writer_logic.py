@@ -58,7 +58,8 @@ def _items(statuses: dict[str, int]) -> Any:
 
 
 def _writer(es: ScriptedES, records: list[FakeRecord]) -> tuple[IndexWriter, FakeConsumer, FakeProducer, list[float]]:
-    consumer, producer, sleeps = FakeConsumer(records, group_id="fake-index"), FakeProducer(), []
+    consumer, producer = FakeConsumer(records, group_id="fake-index"), FakeProducer()
+    sleeps: list[float] = []
     settings = IndexSettings(retry_initial_s=1.0, retry_max_s=4.0, flush_ms=0)
     w = IndexWriter(es, consumer, producer, TOPICS, IndexNames("p"), settings, sleep=sleeps.append)  # type: ignore[arg-type]
     w.backoff.rand = lambda: 1.0

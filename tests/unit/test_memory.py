@@ -38,7 +38,12 @@ def test_reclaim_frees_reference_cycles() -> None:
 def test_periodic_reclaim_runs_at_most_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[float] = []
     now = [100.0]
-    monkeypatch.setattr(memory, "reclaim", lambda: calls.append(now[0]) or 3)
+
+    def reclaim() -> int:
+        calls.append(now[0])
+        return 3
+
+    monkeypatch.setattr(memory, "reclaim", reclaim)
     every = memory.PeriodicReclaim(30.0, clock=lambda: now[0])
     for t in (110.0, 129.9, 130.0, 140.0, 161.0):
         now[0] = t

@@ -8,6 +8,8 @@ long as JSON writes its floats), the terms and the story fields.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from enrich.embed_worker import embed_articles
 from enrich.features import lead
 from ingest.poller import fit_message
 from storywire.delivery import record_size
+from storywire.embedder import Vectors
 from storywire.messages import (
     BUDGET_DIMS,
     EMBED_TERM_CHARS,
@@ -38,11 +41,12 @@ class LongFloats:
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:  # type: ignore[type-arg]
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> Vectors:
         rng = np.random.default_rng(7)
         v = rng.uniform(1, 2, size=(len(texts), self.dim)) * rng.choice([-1, 1], size=(len(texts), self.dim))
         v[:, 1:] *= 1.2345678e-5  # tiny values print with an exponent: the longest
-        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        out: Vectors = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        return out
 
 
 def test_the_issue_article_no_longer_fits_at_ingest_as_it_was() -> None:

@@ -62,7 +62,8 @@ def test_naive_datetime_is_refused() -> None:
 def test_times_are_normalised_to_utc() -> None:
     a = article(published="2023-05-03T12:00:00+03:00")
     assert a.published == T0
-    assert a.published.utcoffset() is not None and a.published.utcoffset().total_seconds() == 0
+    offset = a.published.utcoffset()
+    assert offset is not None and offset.total_seconds() == 0
 
 
 def test_messages_are_frozen() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from alert.engine import Engine
-from alert.rules import load_rules
+from alert.engine import StoryState as AlertStoryState
+from alert.rules import WatchRule, load_rules
 from enrich.cluster import Clusterer
 from enrich.embed_worker import embed_articles
 from enrich.eval import load_dataset
@@ -42,13 +43,13 @@ def test_the_shipped_kremlin_drone_watch_fires_on_the_two_seed_reports(shared_di
 
     rules = load_rules(ROOT / "config" / "alerts.yaml")
     watch = next(r for r in rules.rules if r.name == "watch-kremlin")
-    assert watch.parsed.matches(story)
-    states: dict = {}
+    assert isinstance(watch, WatchRule) and watch.parsed.matches(story)
+    states: dict[str, AlertStoryState] = {}
     fired = []
     for snap in versions:
         if snap.id != sid:
             continue
-        outcome = Engine(rules, clock=lambda snap=snap: snap.updated).process(snap, states)
+        outcome = Engine(rules, clock=lambda snap=snap: snap.updated).process(snap, states)  # type: ignore[misc]
         states |= outcome.states
         fired += [a for a in outcome.alerts if a.rule == "watch-kremlin"]
     assert fired, [v.label for v in versions if v.id == sid]
