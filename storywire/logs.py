@@ -75,6 +75,13 @@ def configure_logging(level: str | None = None, json_lines: bool = False) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel((level or settings.level).upper())
+    # uvicorn's loggers go through ours (the API serves with log_config=None); a uvicorn
+    # configured earlier in this process may have given them handlers of its own.
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+        uv = logging.getLogger(name)
+        uv.handlers.clear()
+        uv.propagate = True
+        uv.setLevel(logging.NOTSET)
     # kafka-python is chatty at INFO about every connection.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
