@@ -2,8 +2,9 @@
 orders a live pipeline meets (``enrich.orders``: published, jitter, backfill, one-day).
 
 The data set is JSON lines with ``id``, ``event`` (the gold label), ``title``, ``text``,
-``published`` (ISO date or time), ``source``, ``lang`` and ``url``; its path is always
-a parameter. ``one-day`` puts every article on one day, keeping the order: time cannot
+``published`` (ISO date or time; a date alone gives ``published_precision`` "day", as a
+feed's date-only entry does), ``source``, ``lang`` and ``url``; its path is always a
+parameter. ``one-day`` puts every article on one day, keeping the order: time cannot
 separate events then, only content can. The embedding function is passed in, so the
 eval does not depend on which embedder (or backend) makes the vectors.
 
@@ -35,7 +36,7 @@ from enrich.features import embedding_text
 from enrich.lookup import MemoryLookup
 from enrich.settings import EnrichSettings
 from storywire.config import defaults
-from storywire.messages import Article, EmbeddedArticle, PublishedFrom
+from storywire.messages import Article, EmbeddedArticle, PublishedFrom, TimePrecision
 
 
 class EvalError(Exception):
@@ -53,6 +54,11 @@ def _parse_time(value: str) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+def _precision(value: str) -> TimePrecision:
+    """A ``published`` of a date alone ("2023-01-14") is known to the day, not to midnight."""
+    return TimePrecision.DAY if "T" not in value and ":" not in value else TimePrecision.SECOND
+
+
 def load_dataset(path: str | Path) -> list[Labelled]:
     """The labelled articles, sorted by publication time (stable for equal times)."""
     p = Path(path)
@@ -65,7 +71,8 @@ def load_dataset(path: str | Path) -> list[Labelled]:
                 continue
             try:
                 row = json.loads(line)
-                published = _parse_time(str(row["published"]))
+                when = str(row["published"])
+                published = _parse_time(when)
                 art = Article(
                     id=str(row["id"]),
                     url=str(row.get("url") or f"urn:eval:{row['id']}"),
@@ -76,6 +83,7 @@ def load_dataset(path: str | Path) -> list[Labelled]:
                     content=str(row.get("text") or ""),
                     language=row.get("lang"),
                     published=published,
+                    published_precision=_precision(when),
                     published_from=PublishedFrom.ENTRY,
                     fetched=published,
                 )

@@ -1,14 +1,18 @@
 """SearchService: sends the bodies built in ``search`` to Elasticsearch and maps the answers.
 
-One service is shared by the CLI and the HTTP API (and later the web page). The
-embedding function is passed in; without one, search is text only.
+One service is shared by the CLI, the HTTP API and the web pages: search (stories,
+articles), a story and its articles, and the views the pages add (``search.views``: related
+stories, timelines of a result page, the Now screen). Every Elasticsearch call goes through
+``_call`` or ``_msearch``, the one place where Elasticsearch's errors become the read side's
+(``search.errors``): an unknown story is ``StoryNotFound``, anything else ``SearchUnavailable``.
+The embedding function is passed in; without one, search is text only.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elastic_transport import TransportError
@@ -19,6 +23,7 @@ from index.client import IndexNames
 from index.settings import IndexSettings
 from search import query as s
 from search import rank
+from search import views as v
 from search.errors import BadQuery, SearchUnavailable, StoryNotFound
 from storywire import analysis
 
@@ -78,14 +83,11 @@ class SearchService:
             return s.StoryPage(total=len(ordered), page=q.page, size=q.size, results=page)
 
     def get_story(self, story_id: str) -> s.StoryHit:
-        try:
-            resp = self.es.get(index=self.names.stories, id=story_id, source_excludes=["centroid", "titles"])
-        except NotFoundError as exc:
-            if "index_not_found" in str(exc):
-                raise self._unavailable("story", exc) from exc
-            raise StoryNotFound(f"no story {story_id!r}") from exc
-        except (ApiError, TransportError) as exc:
-            raise self._unavailable("story", exc) from exc
+        resp = self._call(
+            "story",
+            lambda: self.es.get(index=self.names.stories, id=story_id, source_excludes=["centroid", "titles"]),
+            missing=f"no story {story_id!r}",
+        )
         return s.story_hit(resp["_source"], now=self.stream_now())
 
     def stream_now(self) -> datetime | None:
@@ -137,6 +139,71 @@ class SearchService:
             page = tuple(s.article_hit(src, score) for src, score in ordered[start : start + q.size])
             return s.ArticlePage(total=len(ordered), page=q.page, size=q.size, results=page)
 
+    # ------------------------------------------------------------ views (search.views)
+
+    def related(self, story_id: str, size: int) -> tuple[v.Related, ...]:
+        """Stories with the nearest centroids, then stories of the same days that share its names
+        (in any language: a centroid from an English model does not see across languages)."""
+        with SEARCH_SECONDS.labels("related").time():
+            hit = self.get_story(story_id)  # StoryNotFound for an unknown id
+            doc = self._call(
+                "related",
+                lambda: self.es.get(index=self.names.stories, id=story_id, source_includes=["centroid"]),
+                missing=f"no story {story_id!r}",
+            )
+            centroid = v.centroid_of(doc["_source"])
+            near: tuple[v.Related, ...] = ()
+            if centroid:
+                body = v.related_body(hit, centroid, size, self.settings.knn_min_similarity)
+                near = v.related(self._search("related", self.names.stories, body))
+            named = v.by_names(self._search("related", self.names.stories, v.names_body(hit, size)))
+            seen = {r.story.id for r in near}
+            return (*near, *(r for r in named if r.story.id not in seen))[: 2 * size]
+
+    def absorbed(self, story_id: str) -> tuple[s.StoryHit, ...]:
+        """The stories merged into this one, in the order the snapshot lists them."""
+        hit = self.get_story(story_id)
+        if not hit.absorbed:
+            return ()
+        found = v.stories_by_id(self._search("story", self.names.stories, v.stories_body(hit.absorbed)))
+        return tuple(found[i] for i in hit.absorbed if i in found)
+
+    def timelines(self, ids: Sequence[str]) -> tuple[v.Timeline, ...]:
+        """Articles over time for each story id that exists, in the order asked."""
+        if not ids:
+            return ()
+        with SEARCH_SECONDS.labels("timelines").time():
+            found = v.stories_by_id(self._search("timelines", self.names.stories, v.stories_body(ids)))
+            stories = [found[i] for i in dict.fromkeys(ids) if i in found]
+            if not stories:
+                return ()
+            bodies = [v.timeline_body(hit) for hit in stories]
+            responses = self._msearch("timelines", [(self.names.articles, body) for _, body in bodies])
+            return tuple(
+                v.Timeline(story_id=hit.id, interval=interval, histogram=s.timeline(r))
+                for hit, (interval, _), r in zip(stories, bodies, responses, strict=True)
+            )
+
+    def now(self, hours: int, size: int, until: datetime) -> v.NowPage:
+        """Stories ranked by articles published in the ``hours`` before ``until``, with the window before."""
+        until = until.astimezone(UTC)
+        with SEARCH_SECONDS.labels("now").time():
+            # A few extra buckets: folding merged stories into their targets can shorten the list.
+            counts = v.now_counts(self._search("now", self.names.articles, v.now_body(until, hours, size + 10)))
+            stories: dict[str, s.StoryHit] = {}
+            if counts:
+                stories = v.stories_by_id(self._search("now", self.names.stories, v.stories_body(list(counts))))
+            targets = {h.merged_into for h in stories.values() if h.merged_into and h.merged_into not in stories}
+            if targets:
+                stories |= v.stories_by_id(self._search("now", self.names.stories, v.stories_body(sorted(targets))))
+            return v.NowPage(
+                hours=hours,
+                since=until - timedelta(hours=hours),
+                until=until,
+                interval=v.now_interval(hours),
+                results=v.rank_now(v.fold_merged(counts, stories), stories, hours, size),
+            )
+
     # ------------------------------------------------------------ plumbing
 
     def _article_page(self, resp: Mapping[str, Any], page: int, size: int) -> s.ArticlePage:
@@ -161,9 +228,18 @@ class SearchService:
         return s.sources_of(self._search(kind, index, body))
 
     def _search(self, kind: str, index: str, body: dict[str, Any]) -> Mapping[str, Any]:
+        return self._call(kind, lambda: self.es.search(index=index, body=body))
+
+    def _call(self, kind: str, fn: Callable[[], Any], missing: str | None = None) -> Mapping[str, Any]:
+        """``fn()``'s answer body; Elasticsearch's errors as the read side's: a missing document
+        is ``StoryNotFound(missing)`` when ``missing`` is given, anything else ``SearchUnavailable``."""
         try:
-            resp: Mapping[str, Any] = self.es.search(index=index, body=body).body
+            resp: Mapping[str, Any] = fn().body
             return resp
+        except NotFoundError as exc:
+            if missing is None or "index_not_found" in str(exc):
+                raise self._unavailable(kind, exc) from exc
+            raise StoryNotFound(missing) from exc
         except (ApiError, TransportError) as exc:
             raise self._unavailable(kind, exc) from exc
 
@@ -171,10 +247,7 @@ class SearchService:
         lines: list[dict[str, Any]] = []
         for index, body in searches:
             lines += ({"index": index}, body)
-        try:
-            resp = self.es.msearch(searches=lines).body
-        except (ApiError, TransportError) as exc:
-            raise self._unavailable(kind, exc) from exc
+        resp = self._call(kind, lambda: self.es.msearch(searches=lines))
         out = []
         for r in resp["responses"]:
             if "error" in r:

@@ -6,9 +6,11 @@
     GET /web/{asset}              the pages' CSS and JavaScript
     GET /api/web/stories/{id}/related | /absorbed, /api/web/timelines, /api/web/now
 
-Layout: ``queries`` (pure bodies and mapping), ``data`` (sends them), ``routes`` (FastAPI),
-``assets`` (HTML, CSS, vanilla JavaScript; no build step). Errors are the index stage's
-own (``search.errors``), answered by the handlers ``search.api.create_app`` installs.
+Layout: ``routes`` (FastAPI) over the search service's public calls (``SearchService.related``,
+``absorbed``, ``timelines``, ``now``; their pure bodies in ``search.views``), ``assets`` (HTML, CSS,
+vanilla JavaScript; no build step). Errors are the read side's own (``search.errors``), mapped
+from Elasticsearch's in the service alone and answered by the handlers ``search.api.create_app``
+installs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from search.service import SearchService
-    from search.web.data import Clock
+    from search.web.routes import Clock
 
 
 def mount_web(app: FastAPI, search: SearchService, token: SecretStr | None = None, clock: Clock | None = None) -> None:
@@ -29,9 +31,7 @@ def mount_web(app: FastAPI, search: SearchService, token: SecretStr | None = Non
     Pass the API's token too, so ``/api/web/*`` is guarded like ``/api/*``; the pages
     themselves carry no data and stay open (they ask for the token when the API wants one).
     """
-    from search.web.data import WebData
-    from search.web.routes import data_router, load_assets, pages_router
+    from search.web.routes import data_router, load_assets, pages_router, utcnow
 
-    data = WebData(search) if clock is None else WebData(search, clock)
     app.include_router(pages_router(load_assets()))
-    app.include_router(data_router(data, token))  # its 401s are answered by create_app's handler
+    app.include_router(data_router(search, token, clock or utcnow))  # its 401s: create_app's handler

@@ -9,6 +9,8 @@ URL and no injected handler could run even if one slipped through.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Generic, TypeVar
 
@@ -20,8 +22,16 @@ from search.auth import guard
 from search.errors import BadQuery
 from search.http import HEADERS, responses
 from search.query import StoryHit
-from search.web.data import WebData
-from search.web.queries import NowPage, Related, Timeline
+from search.service import SearchService
+from search.views import NowPage, Related, Timeline
+
+# What "now" is for the Now screen (tests pass a fixed one).
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -83,19 +93,21 @@ def pages_router(assets: dict[str, tuple[bytes, str]]) -> APIRouter:
     return router
 
 
-def data_router(data: WebData, token: SecretStr | None) -> APIRouter:
+def data_router(search: SearchService, token: SecretStr | None, clock: Clock = utcnow) -> APIRouter:
+    """``/api/web/*``: the views the pages add, answered by the search service's public calls
+    (its errors are the read side's, answered by the handlers ``search.api.create_app`` installs)."""
     errors = responses(400, 503, token=token)
     router = APIRouter(prefix="/api/web", dependencies=guard(token), tags=["web page"], responses=errors)
 
     @router.get("/stories/{story_id}/related")
     def related(story_id: StoryId, size: Annotated[int, Query(ge=1, le=50)] = 6) -> _Results[Related]:
         """Stories whose centroid is nearest this one's (cosine), merged and absorbed ones left out."""
-        return _Results[Related](results=data.related(story_id, size))
+        return _Results[Related](results=search.related(story_id, size))
 
     @router.get("/stories/{story_id}/absorbed")
     def absorbed(story_id: StoryId) -> _Results[StoryHit]:
         """The stories merged into this one."""
-        return _Results[StoryHit](results=data.absorbed(story_id))
+        return _Results[StoryHit](results=search.absorbed(story_id))
 
     @router.get("/timelines")
     def timelines(ids: Annotated[list[str], Query(alias="id")] = []) -> _Results[Timeline]:  # noqa: B006
@@ -104,11 +116,11 @@ def data_router(data: WebData, token: SecretStr | None) -> APIRouter:
             raise BadQuery(f"'id' may be given at most {MAX_IDS} times")
         if any(not i or len(i) > 200 for i in ids):
             raise BadQuery("each 'id' must be 1 to 200 characters")
-        return _Results[Timeline](results=data.timelines(ids))
+        return _Results[Timeline](results=search.timelines(ids))
 
     @router.get("/now")
     def now(hours: Annotated[int, Query(ge=1, le=168)] = 6, size: Annotated[int, Query(ge=1, le=100)] = 20) -> NowPage:
         """Stories ranked by articles published in the last ``hours``, with the window before."""
-        return data.now(hours, size)
+        return search.now(hours, size, clock())
 
     return router

@@ -9,6 +9,7 @@ import pytest
 
 from enrich.embed_worker import Batcher
 from enrich.eval import EvalError, bcubed, load_dataset, pairwise_f1, scores
+from storywire.messages import TimePrecision
 
 
 def test_bcubed_and_pairwise_on_a_known_case() -> None:
@@ -38,6 +39,17 @@ def test_dataset_is_sorted_by_publication_and_errors_are_named(tmp_path: Path) -
         load_dataset(path)
     with pytest.raises(EvalError):
         load_dataset(tmp_path / "missing.jsonl")
+
+
+def test_a_date_alone_is_known_to_the_day_and_a_time_to_the_second(tmp_path: Path) -> None:
+    rows = [
+        {"id": "d", "event": "e", "title": "A", "text": "a", "published": "2023-01-14", "source": "s"},
+        {"id": "t", "event": "e", "title": "B", "text": "b", "published": "2023-01-14T09:30:00Z", "source": "s"},
+    ]
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    got = {it.article.id: it.article.published_precision for it in load_dataset(path)}
+    assert got == {"d": TimePrecision.DAY, "t": TimePrecision.SECOND}
 
 
 def test_batches_close_on_size_or_age_whichever_first() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from devtools.samples import T0, story
 from search import query as s
-from search.web import queries as wq
+from search import views as wq
 
 
 def _hit(sid: str, **kw: Any) -> s.StoryHit:

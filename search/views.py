@@ -1,12 +1,14 @@
-"""The web page's own read-only queries, the pure part: bodies and answer mapping.
+"""Views of the stories beyond a search, the pure part: bodies and answer mapping.
 
-Three things the search API does not answer and the pages need:
+Three things the pages need besides search and a story's page:
 
-    related    stories whose centroid is nearest this story's (kNN on the stories alias)
+    related    stories whose centroid is nearest this story's (kNN on the stories alias),
+               then stories of the same days sharing its names (reports in other languages)
     timelines  articles over time for each story of a result page (one body per story)
     now        stories ranked by articles published in the last hours (the wall screen)
 
-Nothing here talks to Elasticsearch; ``data.WebData`` sends these bodies.
+Nothing here talks to Elasticsearch: ``SearchService.related``, ``absorbed``, ``timelines``
+and ``now`` send these bodies.
 """
 
 from __future__ import annotations
