@@ -410,10 +410,13 @@ class Clusterer:
         st.add_language(art.language)
         self.background.update(st.add_terms(weights, s.profile_terms, names), st.terms)
         top = Top(sim, art.id, art.title, art.url, art.source, t, art.language)
-        # Labels follow the closest title and the story's growth (sizes 1, 2, 4, 8...);
-        # recomputing them for every member would cost more than the rest of the assignment.
+        # Names follow the titles they are cut from (the most similar members', see StoryState.add_title):
+        # at every change while the story is small, at every other one after (a relabel reads them
+        # all), when the closest member changes, and at the story's growth (sizes 1, 2, 4, 8...).
         size = st.size
-        if st.add_top(top, s.top_articles) or size & (size - 1) == 0:
+        titles = st.add_title(art, sim)
+        closest = st.add_top(top, s.top_articles)
+        if closest or (titles and (size <= 4 or size % 2 == 0)) or size & (size - 1) == 0:
             st.relabel(self.background.idf, s.keywords, s.label_max_words)
         st.version += 1
         self._changed[st.id] = None
@@ -450,6 +453,7 @@ class Clusterer:
         self.background.update(keep.add_terms(gone.profile, s.profile_terms, gone.names), keep.terms)
         self.background.remove(gone.terms)  # counted in the story it went into
         self.background.stories -= 1
+        keep.merge_titles(gone.naming_titles())  # before the top articles, which stand in for titles
         for top in gone.top:
             keep.add_top(top, s.top_articles)
         keep.absorbed += (gone.id,)

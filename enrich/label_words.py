@@ -42,7 +42,8 @@ BREAKS = _set(
     ai alla alle agli allo coi dal dalla dai dagli di della delle degli dei nel nella nei negli per su sul sulla
     tra fra dopo ma che
     aan achter door met naar om op tegen tot uit van voor maar die dat
-    di ke dari dalam pada untuk dengan oleh"""
+    di ke dari dalam pada untuk dengan oleh
+    january february march april june july august september october november december"""
 )
 # A span that ends before one of these usually lacks its complement ("Part of ...", "UBS agrees to ...").
 WEAK_ENDS = frozenset({"of", "to", "de", "di", "van", "von"})
@@ -111,6 +112,17 @@ SUBORDINATORS = frozenset(
 # A label never runs across one of these: what follows is another clause.
 NO_CROSS = frozenset(
     {
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
         "as",
         "when",
         "while",
@@ -146,7 +158,7 @@ VERBS = _set(
     faces faced defends defended thanks thanked seizes seized shuts brings brought rolls introduces
     introduced debuts debuted elects elected confirms confirmed claims claimed reports reported tells told
     eliminates ditches ditching replaces replaced embraces surprises surprised pushes pushed emerge emerges
-    try tries says said found believed presumed seen"""
+    try tries says said found believed presumed seen quit"""
 )
 INTRANSITIVE = _set(
     """resigns resigned dies died collapses collapsed crashes crashed lands landed erupts erupted explodes
@@ -173,9 +185,75 @@ SUFFIX_FURNITURE = re.compile(
     r"(?:\s+\w+)?)\s*$",
     re.IGNORECASE,
 )
+# The words PREFIX, PREFIX_BARE and SUFFIX_FURNITURE look for: a title with none of them (and no
+# separator) has no furniture.
+PREFIX_WORDS = (
+    "breaking",
+    "live",
+    "update",
+    "watch",
+    "video",
+    "exclusive",
+    "just in",
+    "urgente",
+    "eilmeldung",
+    "en direct",
+    "en vivo",
+    "ao vivo",
+    "report",
+    "analysis",
+)
+SUFFIX_WORDS = ("veja", "assista", "watch", "see ", "mira", "latest", "update")
 OUTLET_SPLIT = re.compile(r"\s+[|\-–—]\s+")
 OUTLET_WORDS = _set(
     """news times post reuters bbc cnn ap afp guardian journal tribune herald daily online tv radio press agency
     mail express telegraph jazeera bloomberg nbc abc cbs fox npr sky dw france24 euronews independent
     standard gazette chronicle observer review today magazine insider wire politico axios"""
 )
+# Words that name what happened (the event, not who or where), in the feeds' languages, folded:
+# a label should hold one ("Kursk incursion", not "Russia's Kursk region").
+EVENTS = _set(
+    """earthquake earthquakes quake quakes tremor tremors aftershock tsunami hurricane typhoon cyclone storm
+    tornado flood floods flooding wildfire wildfires fire fires blaze inferno explosion explosions blast blasts
+    implosion crash crashes crashed collision derailment shooting shootings massacre attack
+    attacks attacked strike strikes airstrike airstrikes bombing bombings raid raids incursion invasion
+    offensive assault barrage missile missiles drone drones killing killings landslide eruption erupts
+    erupted outbreak collapse collapses collapsed bankruptcy takeover merger acquisition deal layoffs layoff
+    resignation resigns resigned resign quit quits election elections vote runoff referendum victory final verdict
+    ruling arrest arrested indictment indicted breach hack hacked leak recall recalls protest protests unrest
+    riot riots coup ceasefire truce landfall landing lands landed launch launches launched liftoff splashdown
+    hike hikes cut cuts cutting raise raises raised lifts hold holds held keeps kept leaves unchanged steady
+    plunge plunges plunged selloff sell-off rally rallies rallied rebound rebounds rebounded tumble tumbles
+    tumbled dives sinks sank soars soared jobs workforce deaths dead killed kills kill dies died evacuate
+    evacuation hits hit struck strikes slams slammed batters battered ravages ravaged devastates devastated
+    destroys destroyed destruction shakes shook jolts jolted rocks rocked unveils unveiled debuts debuted
+    introduces announces announced buys bought acquires acquired seizes seized shut shuttered wins won
+    elected defeats defeated beats edges flees fled sacks sacking slashes slashing laying lay shed sheds
+    missing disappearance rescue sentenced convicted stun stuns
+    seisme tremblement attaque attentat incendie ouragan tempete inondations fusillade frappe frappes
+    bombardement demission morts tues tue meurt effondrement
+    erdbeben anschlag angriff brand feuer sturm hurrikan uberschwemmung absturz schiesserei raketenbeschuss
+    raketenangriff rakete raketen wahl stichwahl rucktritt tote getotet streicht entlassungen
+    terremoto sismo ataque atentado explosion incendio huracan tormenta inundaciones accidente tiroteo misiles
+    bombardeo elecciones eleccion dimision renuncia muertos muertes despide despidos
+    explosao furacao tempestade enchentes acidente queda cai caiu tiroteio misseis bombardeio eleicao
+    renuncia mortos
+    sisma attacco esplosione uragano alluvione incidente sparatoria missili bombardamento elezioni dimissioni
+    morti schianta
+    aardbeving aanslag aanval explosie orkaan overstroming schietpartij verkiezing verkiezingen ontslag doden
+    helikoptercrash
+    gempa serangan ledakan kebakaran badai banjir kecelakaan penembakan rudal pemilu tewas"""
+)
+# A span never starts right after these: what follows belongs to the noun before ("Bank of | Japan",
+# "attaque de | missiles").
+GENITIVES = frozenset({"of", "de", "di", "da", "do", "das", "dos", "del", "della", "des", "du", "van", "von"})
+# A label never ends on these: what they qualify follows ("soars more | than 10%", "unveils new | iPhone").
+NO_END = _set(
+    """more less most least nearly almost about some several many new latest first last other big major huge
+    top key fresh further another early late consistent linked related due close ready set able likely
+    dernier derniere nouveau nouvelle premier premiere neue neuer neues ultimo ultima nuevo nueva novo nova"""
+)
+# A label never starts with these: they qualify what comes before ("Minister among | dead in ...").
+NO_START = _set("""dead killed injured wounded hurt missing""")
+# After an event word these make it a warning of the event, not the event ("tsunami alert").
+WARNINGS = frozenset({"warning", "warnings", "alert", "alerts", "watch", "threat", "fears", "risk"})

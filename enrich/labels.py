@@ -1,54 +1,59 @@
 """A story's names: its ``headline`` and its ``label``, from the titles of its closest members.
 
-Pure and deterministic, no I/O. ``StoryState.relabel`` calls ``name_story`` when the story's
-closest members change or its size doubles, with the titles of those members (their
-similarity to the story and their language) and the story's term weights (each term's
-frequency over every member's title and lead, times its inverse story frequency), so the
-names prefer what several members say over what one title says.
+Pure and deterministic, no I/O. ``StoryState.relabel`` calls ``name_story`` when the titles it
+reads change or the story's size doubles, with the titles of its most similar members (up to
+``story_state.NAMING_TITLES``; a URL slug's title cased from its text by
+``label_casing.naming_title`` when the member joined) and the story's term weights (each
+term's frequency over every member's title and lead, times its inverse story frequency), so
+the names prefer what several members say over what one title says.
 
 - ``headline``: the full title of the most representative member (close to the story, covering
   its heavy terms, properly cased, in the story's main language), outlet suffixes and
   "Breaking:"/"Live updates:" furniture removed.
-- ``label``: two to ``max_words`` words cut from one title at phrase boundaries: a span starts
-  at the start of a clause (the title, or after ":", ",", "-", "|"...) or right after a
-  preposition or conjunction, and ends at the end of a clause or right before one; it never
-  starts or ends with a function word. Among the spans, the one covering most of the
-  story's term weight wins ("Hurricane Idalia makes landfall", cut before "in"; "Apple Unveils
-  iPhone 15", cut before ", Which Eliminates Lightning Port"). A flat-cased title (taken
-  from a URL slug) gets its words' casing from the other titles where they show it.
+- ``label``: two to ``max_words`` words cut from one title at phrase boundaries
+  (``label_phrases``), the best span over all the titles: the one covering most of the story's
+  term weight by stem (each term the more as more titles use it), the more so when it says what
+  most titles say happened and who or where ("Hurricane Idalia makes landfall in Florida",
+  "Bank of England cuts interest rate", "Ukrainian incursion into Kursk region"). A slug's title
+  is read after a properly cased one, and one stripped of its function words ("Bank england cut
+  interest rates pandemic", where another title writes "Bank of England") after every other.
 
-The story's main language is the language most of the given members are written in (when
-members carry one); titles in other languages are named only when none is in it.
+Names are words that a properly cased title (or a slug's text) writes with a capital inside a
+sentence; a title in title case or without casing takes its words' casing from the others.
+The story's main language is the language most of its members are written in (all of them,
+by the story's language counts); titles in other languages are named only when none is in it.
 """
 
 from __future__ import annotations
 
 import functools
-import re
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from enrich import label_words as lw
-from enrich.features import STOPWORDS, fold
+from enrich.features import is_figure
+from enrich.label_casing import clean_title, key, shouting, unknown_case
+from enrich.label_phrases import Word, best_span, spannable, title_case, title_words
+from storywire.analysis import stem
 
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
-_DIGIT = re.compile(r"\d")
+__all__ = ["Member", "Names", "clean_title", "name_story"]
 
-# Each word of a label costs this share of an average heavy term: a longer phrase must earn its words.
-_WORD_COST = 0.15
 # Figures separate events but make poor labels on their own ("3rd 2023 Russian media").
 _FIGURE = 0.25
 
 
 @dataclass(frozen=True)
 class Member:
-    """A member as the namer sees it: its title, its similarity to the story, its language."""
+    """A member as the namer sees it: its title, its similarity to the story, its language;
+    ``slug``: the title's casing was read from its text (a URL slug: telegraphic)."""
 
     title: str
     similarity: float = 0.0
     language: str | None = None
     source: str = ""
+    slug: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,274 +62,255 @@ class Names:
     label: str
 
 
-def _key(word: str) -> str:
-    return fold(word).strip(lw.QUOTES)
-
-
-@functools.lru_cache(maxsize=8192)
-def clean_title(title: str, source: str = "") -> str:
-    """The title without outlet suffixes (" - Reuters", " | BBC News") and furniture ("BREAKING:")."""
-    text = " ".join(title.split())
-    for _ in range(2):
-        parts = lw.OUTLET_SPLIT.split(text)
-        if len(parts) >= 2 and _is_outlet(parts[-1], source) and len(" ".join(parts[:-1]).split()) >= 3:
-            text = text[: text.rfind(parts[-1])].rstrip(" |-–—")
-        text = lw.SUFFIX_FURNITURE.sub("", text)
-    stripped = lw.PREFIX.sub("", text)
-    stripped = lw.PREFIX_BARE.sub("", stripped) if len(stripped.split()) > 3 else stripped
-    if len(stripped.split()) >= 2:
-        text = stripped
-    return text[:1].upper() + text[1:] if text[:1].islower() else text
-
-
-def _is_outlet(part: str, source: str) -> bool:
-    words = part.split()
-    if not words or len(words) > 5:
-        return False
-    squashed = re.sub(r"[^a-z0-9]", "", fold(part))
-    site = re.sub(r"[^a-z0-9]", "", fold(source.split("/")[-1].rsplit(".", 1)[0])) if source else ""
-    if squashed and site and (squashed in site or site in squashed):
-        return True
-    if "." in part and " " not in part.strip():  # "nytimes.com"
-        return True
-    if len(words) <= 4 and all(w[:1].isupper() for w in words):  # " – US Coast Guard": who said it
-        return True
-    return any(_key(w).strip(".,") in lw.OUTLET_WORDS for w in words)
-
-
 @dataclass(frozen=True)
-class _Word:
-    text: str  # as written, quotes removed
-    key: str  # folded
-    terms: tuple[str, ...]  # its terms, as the clusterer's profile spells them
-    start: bool  # a clause starts here
-    end: bool  # a clause ends after it
+class _Facts:
+    """What the namer reads from one title, whatever the story: computed once per title."""
+
+    words: tuple[Word, ...]
+    terms: frozenset[str]  # stems
+    events: frozenset[str]  # stems of its words that say what happened
+    gapped: frozenset[tuple[str, str]]  # word pairs it writes with a function word between them
+    capitals: tuple[tuple[str, str], ...]  # (folded, as written) of its words whose capital means something
+    unknown: bool  # its casing is unknown (flat or shouted)
+    shows_case: bool  # its capitals tell names (not flat, shouted or in title case)
+    nameable: tuple[bool, ...]  # per word: may be a name at all (no function word, a letter first)
+    own: tuple[bool, ...]  # per word: a name by this title alone, where the others do not say
 
 
 @functools.lru_cache(maxsize=8192)
-def _words(title: str) -> tuple[_Word, ...]:
-    out: list[_Word] = []
-    start = True
-    # An unspaced dash between words ("night—the centre") separates clauses as a spaced one does.
-    for raw in title.replace("—", " — ").replace("–", " – ").split():
-        if raw in lw.SEPARATORS or not _TOKEN.search(raw):
-            if out:
-                out[-1] = _with_end(out[-1])
-            start = True
-            continue
-        opens = bool(lw.CLAUSE_START.match(raw))
-        closes = bool(lw.CLAUSE_END.search(raw)) and not raw.endswith(("'", "’"))
-        text = raw.strip('"“”«»()[]{},:;!?|').strip("‘’'")
-        if text.endswith(".") and not re.search(r"\.\w", text):  # "U.S." keeps its dots, "end." does not
-            text, closes = text.rstrip("."), True
-        if not text:
-            continue
-        key = _key(text)
-        terms = tuple(t for t in _TOKEN.findall(key) if t not in STOPWORDS and (len(t) > 1 or t.isdigit()))
-        if opens and out:
-            out[-1] = _with_end(out[-1])
-        out.append(_Word(text, key, terms, start or opens, closes))
-        start = closes
-    if out:
-        out[-1] = _with_end(out[-1])
-    return tuple(out)
+def _facts(title: str) -> _Facts:
+    words = title_words(title)
+    unknown, shouted, tcase = unknown_case(title), shouting(title), title_case(words)
+    shows = not unknown and not tcase
+    terms: list[str] = []
+    events: list[str] = []
+    gapped: list[tuple[str, str]] = []
+    own: list[bool] = []
+    nameable: list[bool] = []
+    last = len(words) - 1
+    for n, w in enumerate(words):
+        kind = w.kind
+        terms += w.terms
+        if kind.event:
+            events += w.terms
+        if kind.function and 0 < n < last and not words[n - 1].kind.function and not words[n + 1].kind.function:
+            gapped.append((words[n - 1].key, words[n + 1].key))
+        text = w.text
+        upper = text[:1].isupper()
+        if upper and len(text) >= 2 and text.isupper() and not shouted:
+            own.append(True)  # an acronym
+        elif tcase:  # unknown to the others: a name unless it says what happened
+            own.append(w.capital and upper and not kind.event and not kind.verb and w.key not in lw.NO_END)
+        else:
+            own.append(shows and w.capital and upper)
+        nameable.append(not (kind.function or kind.breaks or kind.attribution) and text[:1].isalpha())
+    return _Facts(
+        words=words,
+        terms=frozenset(terms),
+        events=frozenset(events),
+        gapped=frozenset(gapped),
+        capitals=tuple((w.key, w.text) for w in words[1:] if w.capital),
+        unknown=unknown,
+        shows_case=shows,
+        nameable=tuple(nameable),
+        own=tuple(own),
+    )
 
 
-def _with_end(w: _Word) -> _Word:
-    return _Word(w.text, w.key, w.terms, w.start, True)
-
-
-@functools.lru_cache(maxsize=8192)
-def _flat(title: str) -> bool:
-    """A title with no capital past its first letter (a URL slug): its casing is unknown."""
-    letters = [c for c in title[1:] if c.isalpha()]
-    return len(letters) > 8 and not any(c.isupper() for c in letters)
-
-
-@functools.lru_cache(maxsize=8192)
-def _shouting(title: str) -> bool:
-    letters = [c for c in title if c.isalpha()]
-    return len(letters) > 8 and sum(c.isupper() for c in letters) > 0.8 * len(letters)
-
-
-def _unknown_case(title: str) -> bool:
-    return _flat(title) or _shouting(title)
-
-
-@functools.lru_cache(maxsize=8192)
-def _title_case(title: str) -> bool:
-    """Most content words capitalised ("Apple Unveils iPhone 15"): capitals say nothing of names."""
-    content = [w.text for w in _words(title) if w.key not in lw.FUNCTION and w.text[:1].isalpha()]
-    return len(content) >= 3 and sum(w[:1].islower() for w in content) <= 1
+def _shows_case(title: str, slug: bool) -> bool:
+    """Whether the title's capitals tell names (a slug's were read from its text: they do)."""
+    return slug or _facts(title).shows_case
 
 
 @functools.lru_cache(maxsize=4096)
-def _casing(titles: tuple[str, ...]) -> dict[str, str]:
-    """Folded word -> how the sentence-cased titles write it inside a sentence (most common form)."""
-    forms: dict[str, Counter[str]] = {}
-    for title in titles:
-        if _unknown_case(title) or _title_case(title):
-            continue
-        for w in _words(title)[1:]:
-            if not w.start:
-                forms.setdefault(w.key, Counter())[w.text] += 1
-    return {k: c.most_common(1)[0][0] for k, c in forms.items()}
-
-
-def _recase(words: Sequence[_Word], title: str, casing: Mapping[str, str]) -> list[str]:
-    if not (_unknown_case(title)):
-        return [w.text for w in words]
-    out = [casing.get(w.key, w.text.lower() if _shouting(title) else w.text) for w in words]
+def _casing(titles: tuple[str, ...], slugs: tuple[bool, ...]) -> dict[str, str]:
+    """Folded word -> how the titles write it inside a sentence (most common form); a properly
+    cased title's word over a slug's (whose casing came from its text)."""
+    out: dict[str, str] = {}
+    for want in (False, True):
+        forms: dict[str, dict[str, int]] = {}
+        for title, slug in zip(titles, slugs, strict=True):
+            if slug != want or not _shows_case(title, slug):
+                continue
+            for k, text in _facts(title).capitals:
+                seen = forms.get(k)
+                if seen is None:
+                    forms[k] = {text: 1}
+                else:
+                    seen[text] = seen.get(text, 0) + 1
+        for k, c in forms.items():
+            if k not in out:
+                out[k] = max(c, key=c.__getitem__)  # the most common; ties: the first seen
     return out
 
 
-def _term_weight(t: str, weights: Mapping[str, float]) -> float:
-    return weights.get(t, 0.0)
-
-
-def _weight(w: _Word, weights: Mapping[str, float]) -> float:
-    get = weights.get
-    return sum(get(t, 0.0) for t in w.terms)
-
-
-@functools.lru_cache(maxsize=8192)
-def _title_terms(title: str) -> frozenset[str]:
-    return frozenset(t for w in _words(title) for t in w.terms)
+def _names(facts: _Facts, slug: bool, casing: Mapping[str, str]) -> list[bool]:
+    """Per word, who or where: written with a capital inside a sentence (by this title or, where
+    its capitals say nothing, by the others), or an acronym."""
+    out = []
+    get = casing.get
+    for w, nameable, own in zip(facts.words, facts.nameable, facts.own, strict=True):
+        if not nameable:
+            out.append(False)
+        elif slug and w.capital:
+            out.append(w.text[:1].isupper())
+        else:
+            form = get(w.key)
+            out.append(own if form is None else form[:1].isupper())
+    return out
 
 
 def _shared(titles: Sequence[str], weights: Mapping[str, float]) -> dict[str, float]:
-    """The story's term weights, each scaled by the share of the given titles that use the term
-    (a word several reports put in their titles names the event better than one title's word),
-    figures scaled down (they separate events but make poor labels on their own: "3rd 2023")."""
+    """The story's term weights by stem, each scaled by the share of the given titles that use
+    it (a word several reports put in their titles names the event better than one title's
+    word), figures scaled down (they separate events but make poor labels on their own: "3rd 2023")."""
     df: Counter[str] = Counter()
     for title in titles:
-        df.update(_title_terms(title))
+        df.update(_facts(title).terms)
     n = max(1, len(titles))
-    return {t: x * (0.25 + 0.75 * df[t] / n) * (_FIGURE if _DIGIT.search(t) else 1.0) for t, x in weights.items()}
+    by_stem: dict[str, float] = {}
+    for t, x in weights.items():
+        s = stem(t)
+        by_stem[s] = by_stem.get(s, 0.0) + x
+    return {t: x * (0.25 + 0.75 * df[t] / n) * (_FIGURE if is_figure(t) else 1.0) for t, x in by_stem.items()}
 
 
-def _best_span(
-    words: Sequence[_Word], weights: Mapping[str, float], mass: float, max_words: int
-) -> tuple[float, int, int]:
-    """The best phrase-bounded span of ``words``: (score, start, end)."""
-    n = len(words)
-    ws = [_weight(w, weights) for w in words]
-    best = (0.0, 0, 0)
-    for i in range(n):
-        prev = words[i - 1].key if i > 0 else ""
-        after_break = i > 0 and not words[i - 1].end and prev in lw.BREAKS and prev not in lw.NO_START_AFTER
-        if not (words[i].start or after_break) or words[i].key in lw.FUNCTION or words[i].key in lw.VERBS:
-            continue
-        seen: set[str] = set()
-        cover = 0.0
-        filler = 0
-        has_verb = False
-        told = False  # "Russian media reported a drone strike": who told it, not what happened
-        for j in range(i, min(n, i + max_words)):
-            w = words[j]
-            fresh = [t for t in w.terms if t not in seen]
-            seen.update(w.terms)
-            cover += sum(_term_weight(t, weights) for t in fresh)
-            if ws[j] == 0.0 and w.key not in lw.FUNCTION and w.key not in lw.VERBS:
-                filler += 1
-            has_verb = has_verb or w.key in lw.VERBS
-            told = told or (j > i and w.key in lw.ATTRIBUTION)
-            if w.key in lw.FILLERS:
-                filler += 3
-            nxt = words[j + 1].key if j + 1 < n and not w.end else ""
-            ends = w.end or nxt in lw.BREAKS or nxt in lw.VERBS
-            size = j - i + 1
-            if ends and size >= 2 and w.key not in lw.FUNCTION and w.key not in lw.ATTRIBUTION and cover > 0.0:
-                # Each word costs a little: a longer span must bring weight to beat a shorter one.
-                score = (cover - _WORD_COST * size * mass / max_words) / mass
-                if not words[i].start:  # an object after a preposition has no verb of its own
-                    score *= 0.9 if prev in lw.SUBORDINATORS else 0.6 if has_verb else 0.9
-                    score *= 0.7 if words[i].key.endswith("ing") else 1.0
-                score *= 0.7 if nxt in lw.WEAK_ENDS else 1.0
-                score *= 0.6 if nxt in lw.ATTRIBUTION else 1.0
-                score *= 0.75 if nxt in lw.VERBS and not has_verb else 1.0  # the subject, without the event
-                present = w.key in lw.VERBS and w.key.endswith("s")
-                score *= 0.6 if present and w.key not in lw.INTRANSITIVE else 1.0
-                score *= 0.75 if size == 2 else 1.0
-                score *= 0.92**filler
-                score *= 0.7 if told else 1.0
-                if score > best[0] + 1e-12:
-                    best = (score, i, j + 1)
-            if w.end or (j + 1 < n and (words[j + 1].key in lw.NO_CROSS or words[j + 1].key in lw.FILLERS)):
-                break
-    return best
+def _main_events(titles: Sequence[str], weights: Mapping[str, float]) -> frozenset[str]:
+    """The stem of the event word (``label_words.EVENTS``) most titles use (the heaviest of those)."""
+    df: Counter[str] = Counter()
+    for title in titles:
+        df.update(_facts(title).events)
+    if not df:
+        return frozenset()
+    top = max(df.values())
+    return frozenset({max((t for t in df if df[t] == top), key=lambda t: (weights.get(t, 0.0), t))})
 
 
-def _main_language(members: Sequence[Member]) -> str | None:
-    langs = Counter(m.language for m in members if m.language)
+def _main_language(members: Sequence[Member], counts: Mapping[str, int] | None) -> str | None:
+    """The language most members are written in: by the story's own counts over every member
+    when given, else over the given members; ties go to the closest member's language."""
+    langs = Counter(counts) if counts else Counter(m.language for m in members if m.language)
     if not langs:
         return None
     top = max(langs.values())
-    # Ties go to the language of the closest member among the tied ones.
     for m in sorted(members, key=lambda m: -m.similarity):
         if m.language and langs[m.language] == top:
             return m.language
-    return None
+    return min(lang for lang, n in langs.items() if n == top)
 
 
-def name_story(members: Sequence[Member], weights: Mapping[str, float], max_words: int = 6) -> Names:
-    """The story's headline and label (empty strings for a story without titles)."""
+def name_story(
+    members: Sequence[Member],
+    weights: Mapping[str, float],
+    max_words: int = 6,
+    languages: Mapping[str, int] | None = None,
+) -> Names:
+    """The story's headline and label (empty strings for a story without titles); ``languages``:
+    how many of the story's members are written in each language (all of them, not only those
+    whose titles are given)."""
     titled = [m for m in members if m.title.strip()]
     if not titled:
         return Names("", "")
-    main = _main_language(titled)
-    pool = [m for m in titled if main is None or m.language in (main, None)] or titled
+    language = _main_language(titled, languages)
+    pool = [m for m in titled if language is None or m.language in (language, None)] or titled
     cleaned = [clean_title(m.title, m.source) for m in pool]
-    casing = _casing(tuple(clean_title(m.title, m.source) for m in titled))
+    every = tuple(clean_title(m.title, m.source) for m in titled)
+    casing = _casing(every, tuple(m.slug for m in titled))
     weights = _shared(cleaned, weights)
+    main = _main_events(cleaned, weights)
+    gapped = _gapped(cleaned)
     mass = sum(sorted(weights.values(), reverse=True)[:max_words]) or 1.0
 
-    best_label: tuple[float, str] = (-1.0, "")
+    # Each title's bound on its label score (a span covers at most the title's weight), so that
+    # titles that cannot win are not cut into spans: most relabels read few titles.
+    bounds = []
     best_head: tuple[float, int] = (-1.0, 0)
     for k, (m, title) in enumerate(zip(pool, cleaned, strict=True)):
-        words = _words(title)
+        facts = _facts(title)
+        words = facts.words
         if not words:
             continue
-        quality = 0.85 if _unknown_case(title) else 1.0
-        head_quality = 0.6 if quality < 1.0 else 1.0
-        cover, i, j = _best_span(words, weights, mass, max_words)
-        if j > i:
-            score = (0.85 * cover + 0.15 * m.similarity) * quality
-            if score > best_label[0] + 1e-12:
-                phrase = _recase(words[i:j], title, casing)
-                text = " ".join(phrase)
-                best_label = (score, text[:1].upper() + text[1:])
-        whole = sum(_weight(w, weights) for w in {w.key: w for w in words}.values()) / (mass * 2.0)
+        quality = _slug_quality(words, gapped) if m.slug else 0.85 if facts.unknown else 1.0
+        whole = sum(weights.get(t, 0.0) for t in facts.terms)
+        names = _names(facts, m.slug, casing)
+        if spannable(words, names, max_words):
+            bounds.append(((0.85 * whole / mass + 0.15 * m.similarity) * quality, k, quality, names))
         length = 1.0 if len(words) <= 14 else 14.0 / len(words)
-        head = (0.5 * m.similarity + 0.5 * min(1.0, whole)) * head_quality * length
+        # A title without casing reads worst; a slug cased from its text lacks only its punctuation.
+        readable = 0.6 if facts.unknown else 0.9 if m.slug else 1.0
+        head = (0.5 * m.similarity + 0.5 * min(1.0, whole / (mass * 2.0))) * readable * length
         if head > best_head[0] + 1e-12:
             best_head = (head, k)
-    headline = _recased_title(cleaned[best_head[1]], casing)
-    label = best_label[1] or _fallback(headline, max_words)
+    best_label: tuple[float, int, str] = (-1.0, 0, "")
+    for bound, k, quality, names in sorted(bounds, key=lambda b: (-b[0], b[1])):
+        if bound < best_label[0]:
+            break
+        m, title = pool[k], cleaned[k]
+        facts = _facts(title)
+        words = facts.words
+        cover, i, j = best_span(words, weights, mass, max_words, names, m.slug or facts.unknown, main)
+        score = (0.85 * cover + 0.15 * m.similarity) * quality
+        # The earlier title wins a tie, as if the titles were read in order.
+        if j > i and (score > best_label[0] + 1e-12 or (score > best_label[0] - 1e-12 and k < best_label[1])):
+            cased = _recase(words[i:j], title, m.slug, casing)
+            marks = [w.mark if n < j - i - 1 else "" for n, w in enumerate(words[i:j])]
+            text = " ".join(c + mark for c, mark in zip(cased, marks, strict=True))
+            best_label = (score, k, text[:1].upper() + text[1:] if not _inner_capital(text) else text)
+    head_member = pool[best_head[1]]
+    headline = _recased_title(cleaned[best_head[1]], head_member.slug, casing)
+    label = best_label[2] or _fallback(headline, max_words)
     return Names(headline, label)
 
 
-def _recased_title(title: str, casing: Mapping[str, str]) -> str:
-    if not (_unknown_case(title)):
+def _gapped(titles: Sequence[str]) -> frozenset[tuple[str, str]]:
+    """Pairs of words that a title writes with a function word between them ("Bank of England")."""
+    return frozenset().union(*(_facts(title).gapped for title in titles))
+
+
+def _slug_quality(words: Sequence[Word], gapped: frozenset[tuple[str, str]]) -> float:
+    """A slug's title is read last, and one stripped of its function words after every other
+    ("Bank england cut interest rates pandemic", where others write "Bank of England")."""
+    if any((a.key, b.key) in gapped for a, b in itertools.pairwise(words)):
+        return 0.75
+    return 0.85 if len(words) >= 5 and not any(w.key in lw.FUNCTION for w in words) else 0.9
+
+
+def _inner_capital(text: str) -> bool:
+    first = text.split(" ", 1)[0]
+    return first[1:] != first[1:].lower()
+
+
+def _recase(words: Sequence[Word], title: str, slug: bool, casing: Mapping[str, str]) -> list[str]:
+    """A span's words as the story writes them: a slug's or an uncased title's words take
+    the casing properly cased titles give them."""
+    if slug:
+        return [casing.get(w.key, w.text) for w in words]
+    if not unknown_case(title):
+        return [w.text for w in words]
+    return [casing.get(w.key, w.text.lower() if shouting(title) else w.text) for w in words]
+
+
+def _recased_title(title: str, slug: bool, casing: Mapping[str, str]) -> str:
+    if not (slug or unknown_case(title)):
         return title
     parts = title.split()
     out = []
     for n, raw in enumerate(parts):
-        key = _key(raw.strip("\"“”«»()[]{},:;!?|.‘’'"))
-        form = casing.get(key)
-        if form is not None and raw.strip(",:;!?.").lower() == form.lower():
-            out.append(raw.replace(raw.strip(",:;!?."), form))
-        elif _shouting(title):
+        core = raw.strip("\"“”«»()[]{},:;!?|.‘’'")
+        form = casing.get(key(core))
+        if form is not None and core.lower() == form.lower():
+            out.append(raw.replace(core, form))
+        elif shouting(title):
             out.append(raw.lower() if n else raw.capitalize())
         else:
             out.append(raw)
     text = " ".join(out)
-    return text[:1].upper() + text[1:]
+    return text if _inner_capital(text) else text[:1].upper() + text[1:]
 
 
 def _fallback(headline: str, max_words: int) -> str:
     """No phrase boundary inside ``max_words`` words: the headline's first clause, cut short."""
-    words = [w.text for w in _words(headline)]
-    while len(words) > 1 and _key(words[-1]) in lw.FUNCTION:
+    words = [w.text for w in title_words(headline)]
+    while len(words) > 1 and key(words[-1]) in lw.FUNCTION:
         words.pop()
     return " ".join(words[:max_words])

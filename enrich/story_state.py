@@ -3,7 +3,9 @@
 The snapshot (``storywire.messages.StorySnapshot``) carries everything needed to rebuild the
 state exactly after a restart: the unit centroid as float32 values and its scale (the
 norm of the sum of member vectors), the term profile and which of its terms are names,
-the members' language counts, the member ids and the top articles with their similarity.
+the members' language counts, the member ids, the top articles with their similarity and
+the titles the names are cut from (the ``NAMING_TITLES`` most similar members', a URL
+slug's cased from its text when it joined).
 Times are kept as integer microseconds so a round trip through JSON changes nothing.
 """
 
@@ -13,7 +15,7 @@ import functools
 import math
 import sys
 from array import array
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -21,8 +23,17 @@ import numpy as np
 import numpy.typing as npt
 
 from enrich.features import top_terms
+from enrich.label_casing import TEXT_CHARS, naming_title
 from enrich.labels import Member, name_story
-from storywire.messages import StoryArticle, StoryRestore, StorySnapshot, StoryStatus, trusted
+from storywire.messages import (
+    Article,
+    NamingTitle,
+    StoryArticle,
+    StoryRestore,
+    StorySnapshot,
+    StoryStatus,
+    trusted,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_NAMES: frozenset[str] = frozenset()
@@ -37,6 +48,10 @@ def _shared(counts: tuple[int, ...]) -> tuple[int, ...]:
 
 
 MICROS_PER_DAY = 86_400_000_000
+# The titles a story's names are cut from: its most similar members'. More than the three top
+# articles, since a good phrase is often in a fourth report's title; few, since relabelling
+# reads them all.
+NAMING_TITLES = 8
 
 
 def to_micros(value: datetime) -> int:
@@ -77,6 +92,10 @@ def _story_article(top: Top) -> StoryArticle:
     )
 
 
+# A member's title as the namer reads it (``slug``: cased from its text, see ``naming_title``).
+Title = NamingTitle
+
+
 class StoryState:
     """A story while it is active (or the record of one that is not)."""
 
@@ -98,6 +117,7 @@ class StoryState:
         "sources",
         "status",
         "terms",
+        "titles",
         "top",
         "version",
         "weights",
@@ -123,6 +143,7 @@ class StoryState:
         # 100,000 stories in memory.
         self.name_mask = 0
         self.top: list[Top] = []
+        self.titles: tuple[Title, ...] = ()  # empty: the top articles' titles stand in
         self.label = ""
         self.headline = ""
         self.keywords: tuple[str, ...] = ()
@@ -199,14 +220,35 @@ class StoryState:
         del self.top[limit:]
         return self.top[0] is article
 
+    def add_title(self, article: Article, similarity: float) -> bool:
+        """Keep ``article``'s title among the ``NAMING_TITLES`` most similar members' (a URL
+        slug's title cased as its text writes its words: the only time the text is at hand);
+        True if it is among them."""
+        pool = self.naming_titles()
+        if len(pool) >= NAMING_TITLES and similarity <= pool[-1].similarity:
+            return False
+        title, slug = naming_title(article.title, article.content[:TEXT_CHARS] or article.summary)
+        self.merge_titles((Title(similarity, title, article.language, sys.intern(article.source), slug),))
+        return True
+
+    def merge_titles(self, titles: Sequence[Title]) -> None:
+        """Add titles (another story's, merged into this one) to the namer's pool."""
+        merged = sorted((*self.naming_titles(), *titles), key=lambda t: (-t.similarity, t.title))
+        self.titles = tuple(merged[:NAMING_TITLES])
+
+    def naming_titles(self) -> tuple[Title, ...]:
+        """The titles the names are cut from (a story restored from an older snapshot: its top articles')."""
+        return self.titles or tuple(Title(a.similarity, a.title, a.language, a.source, False) for a in self.top)
+
     def relabel(self, idf: Callable[[str], float], n_keywords: int, max_words: int) -> None:
         """Keywords and label from the profile, each term's weight times ``idf(term)``."""
         terms = self.terms
         xs = [w * idf(t) for t, w in zip(terms, self.weights, strict=True)]
         weights = dict(zip(terms, xs, strict=True))
         self.keywords = tuple(top_terms(weights, n_keywords))
-        members = [Member(a.title, a.similarity, a.language, a.source) for a in self.top]
-        names = name_story(members, weights, max_words)
+        members = [Member(t.title, t.similarity, t.language, t.source, t.slug) for t in self.naming_titles()]
+        languages = dict(zip(self.languages, self.language_counts, strict=True))
+        names = name_story(members, weights, max_words, languages)
         self.headline, self.label = names.headline, names.label
 
     def snapshot(
@@ -224,6 +266,7 @@ class StoryState:
             members=members,
             names=tuple(sorted(self.names)),
             language_counts=self.language_counts,
+            titles=self.titles,
         )
         return trusted(
             StorySnapshot,
@@ -276,6 +319,7 @@ class StoryState:
             )
             for a in story.top_articles
         ]
+        st.titles = tuple(t._replace(source=sys.intern(t.source)) for t in restore.titles)
         st.label = story.label
         st.headline = story.headline
         st.keywords = tuple(sys.intern(k) for k in story.keywords)

@@ -51,9 +51,18 @@ import json
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, NamedTuple, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # The version every message type has today; a type whose shape changes in a way readers
 # cannot ignore gets ``VERSION = 2`` of its own (see the rule above).
@@ -71,6 +80,7 @@ MAX_VERSION = 2**53 - 1  # story versions: exact as JSON numbers and Elasticsear
 MAX_COUNT = 2**31 - 1  # story sizes
 MAX_SCALE = 1e9  # centroid_scale: the norm of a sum of unit vectors, at most the member count
 MAX_SCORE = 1e3  # similarities and join scores (a cosine plus bounded bonuses and penalties)
+MAX_NAMING_TITLES = 64  # titles a story's restore record keeps for its names (the clusterer keeps 8)
 
 # --- the size budget of a record on its way through the stages ----------------------------
 EMBED_TERMS = 64  # terms an embedding worker sends (enrich.features.terms' default)
@@ -264,10 +274,30 @@ class Story(Message):
     updated: UtcDatetime
 
 
+class NamingTitle(NamedTuple):
+    """A member's title as the story's namer reads it (``enrich.labels``): ``slug`` when its
+    casing was read from the article's text (a title taken from a URL). A tuple, written as a
+    JSON array: the clusterer keeps thousands and snapshots them without conversion."""
+
+    similarity: Score
+    title: str
+    language: str | None
+    source: str
+    slug: bool
+
+
+def _known_items(value: Any) -> Any:
+    """A naming title written by a newer clusterer may carry more items: the known ones are read."""
+    if isinstance(value, list | tuple) and len(value) > len(NamingTitle._fields):
+        return value[: len(NamingTitle._fields)]
+    return value
+
+
 class StoryRestore(BaseModel):
     """What the clusterer needs to rebuild its state exactly from the compacted topic, and
     nobody else reads: sum of member vectors = centroid * centroid_scale; the weighted terms;
-    the member article ids (so a replayed article is recognised)."""
+    the member article ids (so a replayed article is recognised); the titles its names are
+    cut from (absent in older snapshots: the top articles' titles stand in)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
@@ -276,6 +306,10 @@ class StoryRestore(BaseModel):
     members: tuple[str, ...] = ()
     names: Names = ()  # the profile's terms that a member wrote as a name
     language_counts: Annotated[tuple[Annotated[int, Field(ge=0, le=MAX_COUNT)], ...], Field(max_length=MAX_TERMS)] = ()
+    # The titles its names are cut from (enrich.story_state.NAMING_TITLES of them today).
+    titles: Annotated[
+        tuple[Annotated[NamingTitle, BeforeValidator(_known_items)], ...], Field(max_length=MAX_NAMING_TITLES)
+    ] = ()
 
 
 _RESTORE_FIELDS = ("centroid_scale", "profile", "members")
