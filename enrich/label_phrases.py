@@ -163,11 +163,18 @@ def title_case(words: Sequence[Word]) -> bool:
     return len(content) >= 3 and sum(w[:1].islower() for w in content) <= 1
 
 
-def spannable(words: Sequence[Word], names: Sequence[bool], max_words: int = 6) -> bool:
+def span_ends(words: Sequence[Word]) -> tuple[bool, ...]:
+    """Per word, whether any span may end on it (a superset of ``spans``' ends, names aside)."""
+    n = len(words)
+    return tuple(
+        w.end or (j + 1 < n and (words[j + 1].kind.ending or words[j + 1].kind.stop)) for j, w in enumerate(words)
+    )
+
+
+def spannable(words: Sequence[Word], names: Sequence[bool], ends: Sequence[bool], max_words: int = 6) -> bool:
     """Whether any span may be cut from ``words``: a cheap superset of ``spans``' starts and ends,
     False for a long run of words without a boundary, which ``spans`` need not read."""
     n = len(words)
-    ends = [w.end or (j + 1 < n and (words[j + 1].kind.ending or words[j + 1].kind.stop)) for j, w in enumerate(words)]
     for i, w in enumerate(words):
         if w.kind.no_start:
             continue

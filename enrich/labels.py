@@ -31,11 +31,12 @@ import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from enrich import label_words as lw
 from enrich.features import is_figure
 from enrich.label_casing import clean_title, key, shouting, unknown_case
-from enrich.label_phrases import Word, best_span, spannable, title_case, title_words
+from enrich.label_phrases import Word, best_span, span_ends, spannable, title_case, title_words
 from storywire.analysis import stem
 
 __all__ = ["Member", "Names", "clean_title", "name_story"]
@@ -62,8 +63,7 @@ class Names:
     label: str
 
 
-@dataclass(frozen=True)
-class _Facts:
+class _Facts(NamedTuple):
     """What the namer reads from one title, whatever the story: computed once per title."""
 
     words: tuple[Word, ...]
@@ -75,6 +75,8 @@ class _Facts:
     shows_case: bool  # its capitals tell names (not flat, shouted or in title case)
     nameable: tuple[bool, ...]  # per word: may be a name at all (no function word, a letter first)
     own: tuple[bool, ...]  # per word: a name by this title alone, where the others do not say
+    ends: tuple[bool, ...]  # per word: a span may end on it (label_phrases.span_ends)
+    spannable: bool  # a span may surely be cut from it, whatever its names say
 
 
 @functools.lru_cache(maxsize=8192)
@@ -87,6 +89,7 @@ def _facts(title: str) -> _Facts:
     gapped: list[tuple[str, str]] = []
     own: list[bool] = []
     nameable: list[bool] = []
+    ends = span_ends(words)
     last = len(words) - 1
     for n, w in enumerate(words):
         kind = w.kind
@@ -114,6 +117,8 @@ def _facts(title: str) -> _Facts:
         shows_case=shows,
         nameable=tuple(nameable),
         own=tuple(own),
+        ends=ends,
+        spannable=spannable(words, (False,) * len(words), ends),
     )
 
 
@@ -233,7 +238,8 @@ def name_story(
         quality = _slug_quality(words, gapped) if m.slug else 0.85 if facts.unknown else 1.0
         whole = sum(weights.get(t, 0.0) for t in facts.terms)
         names = _names(facts, m.slug, casing)
-        if spannable(words, names, max_words):
+        # Without names a title may already be cut; else its names may open a span ("Petr Pavel ...").
+        if facts.spannable or spannable(words, names, facts.ends, max_words):
             bounds.append(((0.85 * whole / mass + 0.15 * m.similarity) * quality, k, quality, names))
         length = 1.0 if len(words) <= 14 else 14.0 / len(words)
         # A title without casing reads worst; a slug cased from its text lacks only its punctuation.
