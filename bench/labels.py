@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from enrich import label_casing, label_phrases, labels  # noqa: E402
+from enrich import label_casing, labels  # noqa: E402
 from enrich.eval import load_dataset  # noqa: E402
 from enrich.features import article_terms  # noqa: E402
 from enrich.scoring import Background  # noqa: E402
@@ -86,7 +86,7 @@ def dev_events() -> list[list[Article]]:
 def clear_caches() -> None:
     """Forget every title (as a process does that has not seen these titles), not the words
     (stems, word kinds: a long-running process has seen most of them)."""
-    for cached in (label_phrases.title_words, labels._facts, labels._casing, label_casing.clean_title):
+    for cached in (labels._facts, labels._casing, label_casing.clean_title):
         cached.cache_clear()
 
 

@@ -65,7 +65,7 @@ class Kind(NamedTuple):
     ending: bool  # a phrase may end right before it (a break, a verb, a filler)
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 14)
 def _kind(k: str) -> Kind:
     verbish = k in lw.VERBS or k in lw.INTRANSITIVE or (k in lw.EVENTS and k.endswith(("s", "ed", "t")))
     return Kind(
@@ -115,7 +115,7 @@ class _Token(NamedTuple):
     kind: Kind
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 14)
 def _token(raw: str) -> _Token | None:
     """None for a separator ("-", "|") or a piece without letters or digits."""
     if raw in lw.SEPARATORS or not _TOKEN.search(raw):
@@ -131,8 +131,8 @@ def _token(raw: str) -> _Token | None:
     return _Token(text, k, terms, opens, closes, mark, _kind(k))
 
 
-@functools.lru_cache(maxsize=8192)
 def title_words(title: str) -> tuple[Word, ...]:
+    """The title's words; ``labels`` keeps them with the title's other facts (one cache)."""
     # An unspaced dash between words ("night—the centre") separates clauses as a spaced one does.
     if "—" in title or "–" in title:
         title = _LOOSE_DASH.sub(" – ", title.replace("—", " — "))

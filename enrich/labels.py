@@ -79,7 +79,8 @@ class _Facts(NamedTuple):
     spannable: bool  # a span may surely be cut from it, whatever its names say
 
 
-@functools.lru_cache(maxsize=8192)
+# Titles repeat across a hot story's relabels; a story's titles are read at most once per change.
+@functools.lru_cache(maxsize=4096)
 def _facts(title: str) -> _Facts:
     words = title_words(title)
     unknown, shouted, tcase = unknown_case(title), shouting(title), title_case(words)
@@ -127,7 +128,7 @@ def _shows_case(title: str, slug: bool) -> bool:
     return slug or _facts(title).shows_case
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _casing(titles: tuple[str, ...], slugs: tuple[bool, ...]) -> dict[str, str]:
     """Folded word -> how the titles write it inside a sentence (most common form); a properly
     cased title's word over a slug's (whose casing came from its text)."""
