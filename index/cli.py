@@ -1,7 +1,8 @@
 """``storywire index run|migrate``: the index writer's commands.
 
-Heavy imports (elasticsearch, the embedding model) happen inside the command functions,
-so ``storywire --help`` stays fast. The read commands (search, story, articles, api) are
+Heavy imports (elasticsearch) happen inside the command functions, so ``storywire --help``
+stays fast. The writer never loads the embedding model: the mappings' vector size comes
+from ``STORYWIRE_INDEX_DIMS`` or the model's configuration files. The read commands (search, story, articles, api) are
 in ``search.cli``.
 """
 
@@ -44,11 +45,17 @@ def load_settings() -> tuple[Settings, IndexSettings]:
 
 
 def _dims(settings: Settings, index_settings: IndexSettings) -> int:
+    """The mappings' vector size: ``STORYWIRE_INDEX_DIMS``, else read from the model's configuration
+    files (the writer never loads the model's weights)."""
     if index_settings.dims:
         return index_settings.dims
-    from storywire.embedder import load_embedder
+    from storywire.commands import CommandError
+    from storywire.embedder import EmbedderError, model_dim
 
-    return load_embedder(settings.model).dim
+    try:
+        return model_dim(settings.model.name)
+    except EmbedderError as exc:
+        raise CommandError(f"{exc}; or set STORYWIRE_INDEX_DIMS") from exc
 
 
 def until_available(step: Callable[[], None], stop: threading.Event, initial_s: float, max_s: float) -> bool:
@@ -96,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ensure_topics(settings.kafka, topics)
 
     def prepare() -> None:
-        if missing_aliases(es, names):  # only then does the vector size matter (and the model get loaded)
+        if missing_aliases(es, names):  # only then does the vector size matter
             ensure_indices(es, names, _dims(settings, index_settings), settings.es.text_analyzer)
 
     # Served from the start, also while Elasticsearch is awaited: ready while Kafka and

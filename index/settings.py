@@ -16,7 +16,7 @@ class IndexSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STORYWIRE_INDEX_", frozen=True, extra="ignore")
 
     group_id: str = ""  # empty: "<topic prefix>-index" (storywire.bus.group_id)
-    # Vector size of the mappings; None means "ask the embedding model" (ModelSettings).
+    # Vector size of the mappings; None = read from the model's config files (storywire.embedder.model_dim).
     dims: int | None = Field(default=None, ge=1, le=4096)
     # Records are gathered into one bulk request until there are bulk_max_docs of them or
     # flush_ms has passed since the first; then the bulk is sent and the offsets committed.

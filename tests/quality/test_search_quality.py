@@ -21,19 +21,19 @@ from index.settings import IndexSettings
 from search.evaluate import evaluate_search
 from storywire.app.evaluate import event_labels, replay
 from storywire.config import ElasticsearchSettings, ModelSettings, defaults
-from storywire.embedder import SentenceTransformerEmbedder, load_embedder
+from storywire.embedder import Embedder, load_embedder
 
 pytestmark = [pytest.mark.quality, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
+def embedder() -> Embedder:
     return load_embedder(ModelSettings())
 
 
 @pytest.mark.parametrize("name", ["dev.jsonl", "dev2.jsonl"])
 def test_search_finds_the_story_of_each_event(
-    name: str, shared_dir: Path, es_settings: ElasticsearchSettings, embedder: SentenceTransformerEmbedder
+    name: str, shared_dir: Path, es_settings: ElasticsearchSettings, embedder: Embedder
 ) -> None:
     path = shared_dir / "eval" / name
     if not path.is_file():

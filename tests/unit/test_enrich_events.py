@@ -19,14 +19,14 @@ from enrich.eval import concurrent, load_dataset
 from enrich.lookup import MemoryLookup
 from enrich.orders import ORDERS, arrival, seeds_of
 from storywire.config import ModelSettings
-from storywire.embedder import SentenceTransformerEmbedder, load_embedder
+from storywire.embedder import Embedder, load_embedder
 from storywire.messages import Article, PublishedFrom
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "enrich"
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
+def embedder() -> Embedder:
     return load_embedder(ModelSettings())
 
 
@@ -52,9 +52,7 @@ def seed_article(path: Path, published: datetime) -> Article:
     )
 
 
-def test_the_two_seed_reports_of_the_kremlin_drone_incident_are_one_story(
-    shared_dir: Path, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_the_two_seed_reports_of_the_kremlin_drone_incident_are_one_story(shared_dir: Path, embedder: Embedder) -> None:
     seeds = sorted((shared_dir / "seeds").glob("*.txt"))
     if len(seeds) < 2:
         pytest.skip("../shared/seeds is not present")
@@ -71,7 +69,7 @@ def test_the_two_seed_reports_of_the_kremlin_drone_incident_are_one_story(
 
 
 def test_one_event_in_different_words_joins_and_a_same_topic_event_stays_apart(
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
 ) -> None:
     items = load_dataset(FIXTURES / "events.jsonl")
     stream = embed_articles([it.article for it in items], embedder, 500)
