@@ -1,6 +1,6 @@
 """End-to-end benchmark: fetch -> searchable latency, and the highest sustained rate.
 
-    python bench/e2e.py [--duration 300] [--rates 10 20 40 80] [--step 60] [--feeds 20]
+    python bench/e2e.py [--duration 300] [--rates 10 20 40 80] [--step 60] [--feeds 20] [--backend B]
 
 Every stage (ingest, embed, cluster, index run, alert, api) runs as its own process under
 ``storywire.app.supervisor.Supervisor``, against the running ``storywire stack`` with a fresh
@@ -9,7 +9,8 @@ topic and index prefix (deleted afterwards). A feed server in a child process se
 round-robin over the feeds. The articles are synthetic but varied: invented events
 (fires, floods, strikes, trials, launches ...) with invented names, places and figures,
 several articles per event over time and several events of each kind, so the clusterer
-has real work to do.
+has real work to do. The embed stage uses the default embedding backend (onnx-int8) unless
+``--backend`` or ``STORYWIRE_MODEL_BACKEND`` says otherwise; the first line says which.
 
 Two figures, measured in one run:
 
@@ -245,6 +246,11 @@ def main() -> int:
     ap.add_argument("--step", type=float, default=60.0, help="seconds per rate step")
     ap.add_argument("--tolerance", type=float, default=0.1, help="backlog growth allowed, as a share of releases")
     ap.add_argument("--feeds", type=int, default=20)
+    ap.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        help="embedding backend (default: STORYWIRE_MODEL_BACKEND or the default)",
+    )
     args = ap.parse_args()
 
     from devtools.demo.pipeline import DEMO_RULES, WebhookInbox, wipe
@@ -300,6 +306,11 @@ def main() -> int:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
+    if args.backend:
+        env["STORYWIRE_MODEL_BACKEND"] = args.backend
+    from storywire.config import ModelSettings, defaults
+
+    backend = env.get("STORYWIRE_MODEL_BACKEND") or defaults(ModelSettings).backend
     stages = dict(STAGES) | {"api": ["api", "--host", "127.0.0.1", "--port", str(api_port)]}
     # each stage's /metrics on base+i (the supervisor's numbering), for the per-stage lag
     ops_base = random.Random().randrange(20_000, 40_000, 10)
@@ -319,7 +330,8 @@ def main() -> int:
             time.sleep(1.0)
 
     try:
-        say(f"e2e: prefix {prefix}, {args.feeds} feeds on port {port}; starting {', '.join(stages)}")
+        say(f"e2e: prefix {prefix}, {args.feeds} feeds on port {port}; embedding backend {backend}")
+        say(f"e2e: starting {', '.join(stages)}; {_load()}")
         sup.start()
         # Warm-up: a trickle until the first articles are searchable (models loaded, indices made).
         rate.value = 2.0

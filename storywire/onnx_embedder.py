@@ -54,8 +54,11 @@ POOLING_MODES = ("cls", "mean", "max", "mean_sqrt_len_tokens")
 # The int8 recipe was chosen by measurement (enrich/README.md, "Embedding backends"): the
 # transformer optimizer's BERT fusions (embedding + LayerNorm, attention, bias + GELU,
 # residual + LayerNorm) first, then dynamic int8 with per-channel weights on every matrix
-# product, the fused attention's included. Per-tensor weights cost far more accuracy
-# (cosine to torch down to 0.76); leaving the attention in float32 was slower for no gain.
+# product, the fused attention's included. Per-tensor weights cost far more accuracy (cosine
+# to torch down to 0.76); the attention left in float32 was slower for no gain. Without the
+# residual + LayerNorm fusion it ran 22% faster, but its vectors (as close to torch's) moved
+# one decision of the clusterer across its threshold (dev.jsonl one-day F1 -0.054): see
+# the README before changing the recipe, and run tests/quality/test_embedding_backends.py.
 RECIPES: dict[str, dict[str, Any]] = {
     "onnx": {"opset": 17, "attention": "eager", "fusion": None, "quantize": None},
     "onnx-int8": {
