@@ -11,8 +11,10 @@ is fitted; its regularisation is chosen on a validation split that holds out who
 events (the pairs of a fifth of the events), then it is refitted on every pair. The
 coefficients, the set's name and the validation figures are written as JSON.
 
-The embeddings come from the configured model (``STORYWIRE_MODEL_*``), as in
-``storywire eval``.
+The embeddings come from the configured model and backend (``STORYWIRE_MODEL_*``), as in
+``storywire eval``. ``enrich/weights.json`` is trained on the reference backend's vectors
+(``STORYWIRE_MODEL_BACKEND=torch``); the faster backends are held to torch's figures with
+those same weights (tests/quality/test_embedding_backends.py), not trained per backend.
 """
 
 from __future__ import annotations

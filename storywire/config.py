@@ -149,8 +149,9 @@ class ModelSettings(BaseSettings):
     name: str = Field(default="all-MiniLM-L6-v2", min_length=1)
     # torch: sentence-transformers itself (the reference, and the exporter of the others);
     # onnx / onnx-int8: the exported graph on onnxruntime, without torch in the process.
-    # onnx-int8 is the default: about 4x torch's speed, clustering figures within 0.005 of
-    # torch's (tests/quality/test_embedding_backends.py); see storywire/embedder.py.
+    # onnx-int8 is the default: 2.9x torch's speed on 2 cores (bench/embed.py), a fifth of its
+    # memory, clustering figures within 0.005 of torch's (tests/quality/test_embedding_backends.py);
+    # see storywire/embedder.py.
     backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
     device: str = Field(default="cpu", min_length=1)
     batch_size: int = Field(default=32, ge=1)

@@ -4,11 +4,12 @@
 
 - ``torch``: sentence-transformers on torch, the reference (and the exporter of the others);
 - ``onnx``: the same model exported to ONNX and run by onnxruntime in float32: the same
-  vectors as torch (cosine 1.0000 per text), about twice as fast, a fifth of the memory;
+  vectors as torch (cosine 1.0000 per text), about 1.3 times as fast, a fifth of the memory;
 - ``onnx-int8`` (the default): that graph with its layers fused and its matrix products in
-  int8 (``storywire.onnx_export`` says which and why): about four times as fast as torch,
-  vectors at cosine 0.995 to torch's, clustering figures within 0.005 of torch's (the
-  quality test ``tests/quality/test_embedding_backends.py`` guards it).
+  int8 (``storywire.onnx_embedder.RECIPES`` says which and why): about 2.9 times as fast as
+  torch on 2 cores (``bench/embed.py``), vectors at cosine 0.995 to torch's, clustering
+  figures within 0.005 of torch's (the quality test
+  ``tests/quality/test_embedding_backends.py`` guards it).
 
 The ONNX backends (``storywire.onnx_embedder``) import neither torch nor transformers: the
 graph is exported once per model and backend into the cache, by a child process, and

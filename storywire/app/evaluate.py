@@ -64,7 +64,8 @@ def _eval(args: argparse.Namespace) -> int:
         )
     except (EvalError, EmbedderError) as exc:
         raise CommandError(str(exc)) from exc
-    print(json.dumps(report) if args.json else format_report(report, f"{args.dataset} (model {embedder.name})"))
+    title = f"{args.dataset} (model {embedder.name}, backend {model.backend})"
+    print(json.dumps(report) if args.json else format_report(report, title))
     return 0
 
 
