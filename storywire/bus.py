@@ -277,9 +277,17 @@ def make_consumer(
         "auto_offset_reset": "earliest",
         "max_poll_records": 500,
     }
-    consumer: ReadingConsumer = KafkaConsumer(**(cfg | overrides))
+    kafka_consumer = KafkaConsumer(**(cfg | overrides))
     if topics:
-        consumer.subscribe(list(topics))
+        kafka_consumer.subscribe(list(topics))
+        # The group is joined at the first poll with whatever topic metadata the client has
+        # then. A leader without it assigns nothing ("No partition metadata for topic") and
+        # counts on a rebalance once the metadata arrives; on a busy machine that rebalance
+        # once did not come within two minutes (kafka-python issue #2377 reports the same).
+        # A blocking metadata fetch first: the first join then assigns the partitions.
+        for topic in topics:
+            kafka_consumer.partitions_for_topic(topic)
+    consumer: ReadingConsumer = kafka_consumer
     return consumer
 
 

@@ -1,6 +1,7 @@
 """The kernel's Kafka helpers against the real broker."""
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -158,3 +159,23 @@ def test_topics_ensure_says_what_it_changed(kafka_settings: KafkaSettings) -> No
             break
         time.sleep(0.25)
     assert set(limits.values()) == {2_000_000}
+
+
+def test_a_consumer_made_right_after_its_topics_gets_their_partitions_at_its_first_join(
+    kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without the metadata fetched first, the first join assigned nothing ("No partition
+    # metadata for topic", every time) and the stage waited on a rebalance that once never came.
+    topics = Topics(kafka_settings.topic_prefix)
+    ensure_topics(kafka_settings, topics)
+    caplog.set_level(logging.WARNING, logger="kafka.coordinator")
+    consumer = make_consumer(kafka_settings, f"{kafka_settings.topic_prefix}-first-join", [topics.raw])
+    try:
+        for _ in range(20):  # the polls that finish the join
+            consumer.poll(timeout_ms=100)
+            if consumer.assignment():
+                break
+        assert {tp.partition for tp in consumer.assignment()} == set(range(kafka_settings.partitions))
+        assert not [r for r in caplog.records if "No partition metadata" in r.getMessage()]
+    finally:
+        consumer.close()
