@@ -21,6 +21,7 @@ F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 _BLOCK_ROWS = 4096  # rows widened to float32 at a time for the pre-screen product
+_GROW_ROWS = 4096  # rows added at a time when the table is full
 
 
 class CentroidTable:
@@ -113,7 +114,9 @@ class CentroidTable:
         # In place (realloc, which for big blocks remaps pages instead of copying), so the
         # peak is not the old and the new matrix side by side. No view of these arrays
         # outlives a method call: that is what makes refcheck=False safe here.
-        cap = len(self.u) + max(1024, len(self.u) // 8)
+        # A fixed step, not a share of the size: realloc remaps, so small steps cost little,
+        # and the rows not yet used (zeroed, so resident) stay few.
+        cap = len(self.u) + _GROW_ROWS
         self.u.resize((cap, self.dim), refcheck=False)
         self.first.resize(cap, refcheck=False)
         self.last.resize(cap, refcheck=False)

@@ -162,16 +162,22 @@ class Clusterer:
         vecs = self._vectors(articles)
         out: list[Assignment] = []
         i = 0
+        while i < len(articles):
+            step = max(1, min(len(articles) - i, _PRESCREEN_CELLS // max(1, self._table.rows)))
+            out += self._assign_chunk(articles[i : i + step], vecs[i : i + step])
+            i += step
+        return out
+
+    def _assign_chunk(self, articles: Sequence[EmbeddedArticle], chunk: F32) -> list[Assignment]:
+        """One chunk against its pre-screen grid, which is freed before the next chunk's is made
+        (two grids side by side were the memory peak with 100,000 stories)."""
+        grid = self._table.scan(chunk, spare=len(chunk))
+        self._chunk = (chunk, grid)
+        out: list[Assignment] = []
         try:
-            while i < len(articles):
-                step = max(1, min(len(articles) - i, _PRESCREEN_CELLS // max(1, self._table.rows)))
-                chunk = vecs[i : i + step]
-                grid = self._table.scan(chunk, spare=step)
-                self._chunk = (chunk, grid)
-                for k in range(step):
-                    self._chunk_pos = k
-                    out.append(self._assign_one(articles[i + k], chunk[k], grid[k]))
-                i += step
+            for k, art in enumerate(articles):
+                self._chunk_pos = k
+                out.append(self._assign_one(art, chunk[k], grid[k]))
         finally:
             self._chunk = None
         return out
@@ -210,7 +216,9 @@ class Clusterer:
         if self.lookup is not None:
             self.lookup.clear()
         versions: dict[str, int] = {}
-        profiles: dict[str, tuple[str, ...]] = {}  # the newest profile of each story not merged
+        # The newest profile of each story not merged; None: an active story's, read from its
+        # state at the end (not a second tuple per story while 100,000 are restored).
+        profiles: dict[str, tuple[str, ...] | None] = {}
         pending: list[StorySnapshot] = []  # for the lookup, a thousand at a time
         for snap in snapshots:
             if self.lookup is not None:
@@ -223,6 +231,8 @@ class Clusterer:
             versions[snap.id] = snap.version
             if snap.status is StoryStatus.MERGED:
                 profiles.pop(snap.id, None)
+            elif snap.status is StoryStatus.ACTIVE and snap.centroid:
+                profiles[snap.id] = None
             else:
                 profiles[snap.id] = tuple(snap.restore.profile) if snap.restore else ()
             old = self.stories.get(snap.id)
@@ -237,8 +247,8 @@ class Clusterer:
         if self.lookup is not None:
             self.lookup.add(pending)
         self._seq = len(versions)
-        for terms in profiles.values():
-            self.background.add(terms)
+        for sid, terms in profiles.items():
+            self.background.add(self.stories[sid].terms if terms is None else terms)
         self.background.stories = len(profiles)
         lasts = sorted(st.last for st in self.stories.values())
         if lasts:
