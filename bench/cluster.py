@@ -10,8 +10,8 @@ figure without (the core then extracts the terms itself). Timed: ``assign_batch`
 batches of 500 plus building the changed stories' snapshots, which is what the service
 does per batch, in wall time and in CPU time of this process
 (the steadier figure on a machine shared with other work). Embedding is not included.
-The CPU time of the main thread alone is printed too (what the assignment itself costs,
-without BLAS's own threads).
+BLAS runs on one thread, as in ``storywire cluster`` (``enrich.cluster_service.one_blas_thread``).
+The CPU time of the main thread alone is printed too (what the assignment itself costs).
 
 Memory: a separate process restores ``--memory-stories`` active stories, assigns a
 batch of articles against them, and reports its resident set size (current and peak);
@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from enrich.cluster import Clusterer
+from enrich.cluster_service import one_blas_thread
 from enrich.features import article_terms
 from storywire.messages import EmbeddedArticle, PublishedFrom, StoryArticle, StoryRestore, StorySnapshot
 
@@ -246,6 +247,7 @@ def main() -> None:
     ap.add_argument("--memory-stories", type=int, default=100_000)
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    one_blas_thread()  # as `storywire cluster` does
     if args.memory_child:
         memory_child(args.memory_stories, args.dims)
         return

@@ -85,7 +85,7 @@ def _embed(args: argparse.Namespace) -> int:
 
 def _cluster(args: argparse.Namespace) -> int:
     from enrich.cluster import Clusterer
-    from enrich.cluster_service import ClusterService, RestoreError, read_snapshots, restorable
+    from enrich.cluster_service import ClusterService, RestoreError, one_blas_thread, read_snapshots, restorable
     from enrich.lookup import SqliteLookup
     from enrich.settings import EnrichSettings
     from storywire.bus import Topics, ensure_topics, group_id, make_consumer
@@ -94,6 +94,7 @@ def _cluster(args: argparse.Namespace) -> int:
     from storywire.delivery import broker_limits, renewable_producer
     from storywire.runtime import Stopper
 
+    one_blas_thread()
     settings = Settings.load()
     enrich = load(EnrichSettings)
     topics = Topics(settings.kafka.topic_prefix)

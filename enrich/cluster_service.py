@@ -22,6 +22,9 @@ counted again. The same input order gives the same stories, with or without rest
 A snapshot the restore cannot use (not a valid StorySnapshot, or a centroid of another
 size than the first story's) is skipped with a log line: its story is not restored, and
 no value it holds is ever emitted again.
+
+The process runs numpy's BLAS on one thread (``one_blas_thread``, called by ``storywire
+cluster`` before the restore).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections.abc import Iterable, Iterator
 
 from kafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
+from threadpoolctl import threadpool_limits
 
 from enrich.cluster import Assignment, Clusterer, embedding_problem
 from enrich.lookup import LookupUnavailable, StoryLookup
@@ -63,6 +67,19 @@ BATCH_SIZE = Histogram(
     "storywire_cluster_batch_size", "Records per clustered batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 )
 BATCH_SECONDS = Histogram("storywire_cluster_batch_seconds", "Time to assign one batch to stories (core only)")
+
+
+def one_blas_thread() -> None:
+    """Run this process's BLAS on one thread.
+
+    The core's products are many and small (a pre-screen per chunk of articles, a column
+    per join). BLAS's extra threads spin between them, a second core's worth of CPU, and
+    where the cores are shared that is time the stage's own thread needed: bench/cluster.py
+    (10,000 stories, 2 cores) beside another busy process ran 982-1,025 articles/s with
+    them, 1,376-1,442 without; on an otherwise idle machine 1,661-1,698 with them and
+    1,526-1,549 without (961-975 against 1,526-1,549 articles per CPU-second).
+    """
+    threadpool_limits(1, user_api="blas")
 
 
 class RestoreError(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -450,3 +452,16 @@ def test_a_restart_in_the_middle_of_a_backfill_changes_nothing() -> None:
     got += run(restarted, lookup, order[half:])
     assert got == whole
     lookup.close()
+
+
+def test_the_cluster_stage_runs_numpys_blas_on_one_thread() -> None:
+    """``one_blas_thread`` reaches the BLAS numpy actually calls (in a child: it sets the whole process)."""
+    code = (
+        "import numpy, threadpoolctl\n"
+        "from enrich.cluster_service import one_blas_thread\n"
+        "numpy.ones((64, 64)) @ numpy.ones((64, 64))\n"
+        "one_blas_thread()\n"
+        "print([i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[1]", out.stdout + out.stderr
